@@ -1,0 +1,118 @@
+/* backend.h: the contract between the front end (lib/) and a backend (backends/NAME/).
+ *
+ * Exactly one backend is compiled into each library, chosen by the preprocessor symbol
+ * PALLOC_BACKEND_MMAP or PALLOC_BACKEND_SBRK; the front end calls the plain functions below
+ * (no function pointers). A backend owns memory policy: where blocks come from, how free
+ * blocks are found, split, coalesced and given back to the OS. The front end owns the API's
+ * semantics, size classes and the thread caches.
+ *
+ * The block tag. Every payload pointer p that a backend hands out is 16-byte aligned, and the
+ * 8 bytes just before it hold the block's tag word, which the front end may read and whose bit
+ * C it may flip:
+ *
+ *        63                                     4   3   2   1   0
+ *       +-----------------------------------------+---+---+---+---+
+ *       | block size in bytes (a multiple of 16)  | C | M | P | U |   at p - 8
+ *       +-----------------------------------------+---+---+---+---+
+ *       U  TAG_IN_USE     the block belongs to the program or to a thread cache
+ *       P  TAG_PREV_FREE  backend-private (e.g. "the block before this one is free")
+ *       M  TAG_MAPPED     the block lives in a mapping of its own; never thread-cached
+ *       C  TAG_CACHED     the block sits in a thread cache (set and cleared by the front end
+ *                         only; the backend sees such a block as in use and must not touch it)
+ *
+ * Contract (each backend's heap checker verifies its side of it):
+ *   B1  usable bytes of a block = tag size - BACKEND_BLOCK_OVERHEAD; all of them are writable.
+ *   B2  tag size >= the block size asked for, and >= BACKEND_MIN_BLOCK.
+ *   B3  a block returned by backend_alloc*() has U set and C clear.
+ *   B4  backend_free*() accepts only blocks with U set and C clear; anything else is a misuse
+ *       the backend reports with report_misuse() (lib/util/report.h), which does not return.
+ *   B5  no backend function calls malloc or any function that may call it, and none is called
+ *       with a front-end lock held; each backend serialises itself and survives fork through
+ *       the three backend_fork_*() hooks.
+ *   B6  backend functions leave errno unchanged.
+ */
+#ifndef PALLOC_BACKEND_H
+#define PALLOC_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(PALLOC_BACKEND_MMAP)
+#  define BACKEND_NAME "mmap"
+#  define BACKEND_BLOCK_OVERHEAD 8   /* the tag; a free block's footer overlaps the next tag */
+#elif defined(PALLOC_BACKEND_SBRK)
+#  define BACKEND_NAME "sbrk"
+#  define BACKEND_BLOCK_OVERHEAD 16  /* header tag and footer tag */
+#else
+#  error "compile with -DPALLOC_BACKEND_MMAP or -DPALLOC_BACKEND_SBRK"
+#endif
+
+#define BACKEND_ALIGNMENT 16
+#define BACKEND_MIN_BLOCK 32
+
+#define TAG_IN_USE    ((uint64_t)1)
+#define TAG_PREV_FREE ((uint64_t)2)
+#define TAG_MAPPED    ((uint64_t)4)
+#define TAG_CACHED    ((uint64_t)8)
+#define TAG_FLAGS     ((uint64_t)15)
+
+/* Flags for backend_alloc(). */
+#define BACKEND_ZERO 1u  /* the usable bytes must read as zero (skip memset on fresh memory) */
+
+static inline uint64_t *block_tag(void *payload) { return (uint64_t *)payload - 1; }
+static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & ~TAG_FLAGS); }
+static inline size_t block_usable_size(void *payload)
+{
+  return tag_size(*block_tag(payload)) - BACKEND_BLOCK_OVERHEAD;
+}
+
+struct backend_stats {
+  uint64_t mapped_bytes;       /* address space currently obtained from the OS */
+  uint64_t peak_mapped_bytes;  /* the highest mapped_bytes so far */
+  uint64_t free_bytes;         /* bytes in free blocks (tags included) */
+  uint64_t in_use_bytes;       /* bytes in blocks with U set (tags included), cached ones too */
+  uint64_t mapped_block_bytes; /* bytes in blocks with M set */
+};
+
+/* Once, before any other call; must not allocate. Returns 0, or an errno value. */
+int backend_init(void);
+
+/* A block of at least block_size bytes (a multiple of 16, >= BACKEND_MIN_BLOCK), or NULL when
+ * the OS refuses memory. Returns the payload pointer. */
+void *backend_alloc(size_t block_size, unsigned flags);
+/* Up to count blocks of at least block_size bytes each, in one critical section; returns how
+ * many were stored in payloads[]. */
+size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count);
+/* A block whose payload is aligned to alignment (a power of two > 16) with at least
+ * block_size bytes counted from the tag just before that aligned payload. */
+void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags);
+
+void backend_free(void *payload);
+void backend_free_batch(void **payloads, size_t count);
+
+/* Grow or shrink the block in place to at least new_block_size bytes; true on success (the
+ * tag then holds the new size), false with the block untouched. */
+bool backend_resize(void *payload, size_t new_block_size);
+/* For a block with M set only: move it to a block of at least new_block_size bytes keeping its
+ * contents (mremap). Returns the new payload, or NULL with the block untouched. */
+void *backend_remap(void *payload, size_t new_block_size);
+
+/* Whether payload lies in memory this backend manages, is 16-aligned and has a plausible tag
+ * (U set, size within its region). Used to validate pointers before their tag is trusted;
+ * O(1) or O(log n) in the number of regions, never faults on a wild pointer. */
+bool backend_owns(const void *payload);
+
+/* Walk every structure and verify every invariant; 0 when consistent, else the number of the
+ * first broken invariant, reported with report_check_failure(). */
+int backend_check_heap(void);
+void backend_get_stats(struct backend_stats *stats);
+/* Give free memory back to the OS, keeping pad bytes at the heap's top where that applies.
+ * Returns the number of bytes released. */
+size_t backend_trim(size_t pad);
+
+void backend_fork_prepare(void);
+void backend_fork_parent(void);
+void backend_fork_child(void);
+
+#endif /* PALLOC_BACKEND_H */

@@ -1,0 +1,124 @@
+/* os.c: the kernel calls behind os.h, with errno preserved and mapped bytes accounted. */
+#include "config.h"
+#include "os.h"
+#include "util/bits.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Atomic uint64_t mapped_bytes;
+static _Atomic uint64_t peak_mapped_bytes;
+
+size_t os_page_size(void)
+{
+  static size_t page_size;
+  if (unlikely(page_size == 0)) {
+    size_t size = (size_t)getauxval(AT_PAGESZ);
+    page_size = size ? size : 4096;
+  }
+  return page_size;
+}
+
+static void account_mapped(uint64_t len)
+{
+  uint64_t now = atomic_fetch_add_explicit(&mapped_bytes, len, memory_order_relaxed) + len;
+  uint64_t peak = atomic_load_explicit(&peak_mapped_bytes, memory_order_relaxed);
+  while (now > peak &&
+         !atomic_compare_exchange_weak_explicit(&peak_mapped_bytes, &peak, now,
+                                                memory_order_relaxed, memory_order_relaxed))
+    ;
+}
+
+static void account_unmapped(uint64_t len)
+{
+  atomic_fetch_sub_explicit(&mapped_bytes, len, memory_order_relaxed);
+}
+
+void *os_map(size_t len)
+{
+  int saved_errno = errno;
+  void *addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  errno = saved_errno;
+  if (addr == MAP_FAILED)
+    return NULL;
+  account_mapped(len);
+  return addr;
+}
+
+void *os_map_aligned(size_t len, size_t align)
+{
+  if (align <= os_page_size())
+    return os_map(len);
+  if (len > SIZE_MAX - align)
+    return NULL;
+  char *raw = os_map(len + align);
+  if (raw == NULL)
+    return NULL;
+  char *start = (char *)align_up_addr((uintptr_t)raw, align);
+  size_t head = (size_t)(start - raw);
+  size_t tail = align - head;
+  if (head != 0)
+    os_unmap(raw, head);
+  if (tail != 0)
+    os_unmap(start + len, tail);
+  return start;
+}
+
+bool os_unmap(void *addr, size_t len)
+{
+  int saved_errno = errno;
+  int rc = munmap(addr, len);
+  errno = saved_errno;
+  if (rc != 0)
+    return false;
+  account_unmapped(len);
+  return true;
+}
+
+void *os_remap(void *addr, size_t old_len, size_t new_len)
+{
+  int saved_errno = errno;
+  void *moved = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
+  errno = saved_errno;
+  if (moved == MAP_FAILED)
+    return NULL;
+  if (new_len > old_len)
+    account_mapped(new_len - old_len);
+  else
+    account_unmapped(old_len - new_len);
+  return moved;
+}
+
+void os_release(void *addr, size_t len)
+{
+  int saved_errno = errno;
+  madvise(addr, len, MADV_DONTNEED);
+  errno = saved_errno;
+}
+
+void *os_sbrk(intptr_t increment)
+{
+  int saved_errno = errno;
+  void *old_break = sbrk(increment);
+  errno = saved_errno;
+  if (old_break == (void *)-1)
+    return NULL;
+  if (increment > 0)
+    account_mapped((uint64_t)increment);
+  else if (increment < 0)
+    account_unmapped((uint64_t)-increment);
+  return old_break;
+}
+
+uint64_t os_mapped_bytes(void)
+{
+  return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
+}
+
+uint64_t os_peak_mapped_bytes(void)
+{
+  return atomic_load_explicit(&peak_mapped_bytes, memory_order_relaxed);
+}

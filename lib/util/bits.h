@@ -1,0 +1,36 @@
+/* bits.h: alignment and overflow helpers shared by every layer. */
+#ifndef PALLOC_BITS_H
+#define PALLOC_BITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* Round up to a multiple of align (a power of two); false when that overflows. */
+static inline bool align_up_checked(size_t value, size_t align, size_t *result)
+{
+  if (value > SIZE_MAX - (align - 1))
+    return false;
+  *result = (value + align - 1) & ~(align - 1);
+  return true;
+}
+
+static inline uintptr_t align_up_addr(uintptr_t addr, size_t align)
+{
+  return (addr + align - 1) & ~(uintptr_t)(align - 1);
+}
+
+static inline uintptr_t align_down_addr(uintptr_t addr, size_t align)
+{
+  return addr & ~(uintptr_t)(align - 1);
+}
+
+/* Index of the highest set bit; x != 0. */
+static inline unsigned highest_bit(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+
+#endif /* PALLOC_BITS_H */
