@@ -34,10 +34,18 @@ static unsigned long env_number(const char *name)
   return *text == '\0' ? value : 0;
 }
 
+/* Debug builds (--enable-debug) walk the heap every this many slow-path calls by default. */
+#define DEBUG_CHECK_INTERVAL 256
+
 static void read_options(void)
 {
   init_options.print_stats_at_exit = env_number("PALLOC_STATS") != 0;
   init_options.check_interval = env_number("PALLOC_CHECK");
+  init_options.thread_caches = init_options.check_interval == 0;
+#ifdef PALLOC_DEBUG
+  if (init_options.check_interval == 0)
+    init_options.check_interval = DEBUG_CHECK_INTERVAL;
+#endif
 }
 
 static void fork_prepare(void)
@@ -63,7 +71,7 @@ static void initialise(void)
   if (backend_init() != 0)
     report_warning("backend initialisation failed; allocations will fail");
   read_options();
-  tcache_init(init_options.check_interval == 0);
+  tcache_init(init_options.thread_caches);
   /* May allocate: that nested call sees INIT_RUNNING from this thread and uses the backend. */
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

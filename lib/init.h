@@ -16,6 +16,7 @@
 struct init_options {
   bool print_stats_at_exit;     /* PALLOC_STATS=1 */
   unsigned long check_interval; /* PALLOC_CHECK=N: palloc_check_heap() every N calls, or 0 */
+  bool thread_caches;           /* off with PALLOC_CHECK, so that every call is checked */
 };
 
 extern struct init_options init_options;
