@@ -36,14 +36,14 @@ static struct tcache *registry_head;
 #define BIN_COUNT_MAX 64u
 #define FLUSH_BATCH_MAX BIN_COUNT_MAX
 
-static uint32_t bin_limit(unsigned cls)
+static uint16_t bin_limit(unsigned cls)
 {
   size_t count = BIN_BYTES_TARGET / class_block_size(cls);
   if (count < BIN_COUNT_MIN)
     count = BIN_COUNT_MIN;
   if (count > BIN_COUNT_MAX)
     count = BIN_COUNT_MAX;
-  return (uint32_t)count;
+  return (uint16_t)count;
 }
 
 static uint64_t random_key(void)
@@ -106,8 +106,10 @@ static struct tcache *tcache_create(void)
   struct tcache *tc = backend_alloc(block_size_for(sizeof *tc), BACKEND_ZERO);
   if (tc == NULL)
     return NULL;
-  for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     tc->bins[cls].limit = bin_limit(cls);
+    tc->bins[cls].batch = 1;
+  }
   registry_add(tc);
   tcache_self = tc;
   tcache_state = TCACHE_ACTIVE;
@@ -128,7 +130,9 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
   void *blocks[FLUSH_BATCH_MAX];
-  size_t want = bin->limit / 2 + 1;
+  size_t want = bin->batch;
+  if (bin->batch <= bin->limit / 4)
+    bin->batch *= 2;
   size_t got = backend_alloc_batch(class_block_size(cls), blocks, want);
   stats_publish(tc);
   if (got == 0)

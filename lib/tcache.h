@@ -17,7 +17,9 @@
  *       word 1 equal to tcache_key.
  *   T3  no block is on two lists, or twice on one.
  * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
- * A miss refills half a bin from the backend in one batch; an overflowing free sends the
+ * A miss refills the bin from the backend in one batch, whose size starts at one block and
+ * doubles with each refill up to half the bin (a thread that touches a class once does not
+ * take a bin's worth of memory); an overflowing free sends the
  * older half of the bin back in one batch. A thread that exits hands its whole cache back.
  */
 #ifndef PALLOC_TCACHE_H
@@ -32,7 +34,8 @@
 struct tcache_bin {
   void *head;      /* most recently freed block of the class, or NULL */
   uint32_t count;  /* blocks on the list */
-  uint32_t limit;  /* the most blocks the list may hold */
+  uint16_t limit;  /* the most blocks the list may hold */
+  uint16_t batch;  /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
 };
 
 struct tcache {

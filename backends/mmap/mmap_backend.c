@@ -311,8 +311,10 @@ static void region_unmap(struct region *region)
   counters.free_bytes -= (uint64_t)(region_sentinel(region) - region_first_block(region));
 }
 
-/* Give the top's dirty pages beyond MMAP_TOP_PAD back to the OS. */
-static void trim_top(struct region *region, size_t pad)
+/* Give the top's dirty pages beyond pad bytes back to the OS, when there are at least
+ * threshold bytes of them (the threshold keeps a steady workload from trimming and faulting
+ * the same pages in a loop). */
+static void trim_top(struct region *region, size_t pad, size_t threshold)
 {
   char *top = region->top;
   uintptr_t start = align_up_addr((uintptr_t)top + 8 + pad, os_page_size());
@@ -320,7 +322,7 @@ static void trim_top(struct region *region, size_t pad)
   uintptr_t end = align_down_addr((uintptr_t)region_sentinel(region), os_page_size());
   if (dirty_end > end)
     dirty_end = end;
-  if (dirty_end > start && dirty_end - start >= MMAP_RELEASE_MIN / 4) {
+  if (dirty_end > start && dirty_end - start >= threshold) {
     os_release((void *)start, dirty_end - start);
     region->clean_from = (char *)start;
   }
@@ -344,7 +346,7 @@ static void free_region_block(char *block)
   if (next == region->top) {
     *tag_of(start) = (size + size_of(next)) | (*tag_of(start) & TAG_PREV_FREE);
     region->top = start;
-    trim_top(region, MMAP_TOP_PAD);
+    trim_top(region, MMAP_TOP_PAD, MMAP_TRIM_THRESHOLD);
     return;
   }
   if (is_free(next)) {
@@ -792,7 +794,7 @@ size_t backend_trim(size_t pad)
       released += MMAP_REGION_SIZE;
     } else if (region->top != NULL) {
       char *clean_before = region->clean_from;
-      trim_top(region, pad);
+      trim_top(region, pad, os_page_size());
       released += (size_t)(clean_before - region->clean_from);
     }
     region = next_region;
