@@ -9,6 +9,11 @@
  *   PALLOC_TRACE_STACK=N  record up to N frames (at most 16) of the call stack with each API
  *                         event, starting at the caller (glibc's backtrace(); costs several
  *                         microseconds per event). Default 0: the field is empty.
+ *
+ * fork: LTTng-UST must be told of a fork (liblttng-ust-fork.so wraps fork() for that); a child
+ * forked while one of its threads held its lock otherwise hangs at exit. When that library is
+ * not preloaded, this one tells LTTng-UST from pthread_atfork handlers instead, registered
+ * after palloc's own, so that LTTng's child handler runs when palloc is usable again.
  */
 #include "config.h"
 
@@ -17,6 +22,9 @@
 
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <lttng/ust-fork.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +115,27 @@ static void read_stack_depth(void)
   }
 }
 
+/* ---- fork, when liblttng-ust-fork.so is not there to wrap it ------------------------------- */
+
+static __thread sigset_t fork_sigset;
+
+static void fork_prepare(void) { lttng_ust_before_fork(&fork_sigset); }
+static void fork_parent(void) { lttng_ust_after_fork_parent(&fork_sigset); }
+static void fork_child(void) { lttng_ust_after_fork_child(&fork_sigset); }
+
+static void tell_lttng_of_forks(void)
+{
+  void *fork_wrapper = dlopen("liblttng-ust-fork.so.1", RTLD_LAZY | RTLD_NOLOAD);
+  if (fork_wrapper != NULL) {
+    dlclose(fork_wrapper); /* it calls the same three functions around fork() */
+    return;
+  }
+  if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    fputs("libpalloc-lttng: pthread_atfork failed: forked children may hang\n", stderr);
+}
+
+/* ---- Start and stop ---------------------------------------------------------------------- */
+
 /* After liblttng-ust's constructors (it is a dependency) and this library's probe
  * registration (palloc-tp.c comes first in the link). */
 __attribute__((constructor)) static void palloc_lttng_start(void)
@@ -121,7 +150,9 @@ __attribute__((constructor)) static void palloc_lttng_start(void)
   if (error != 0) {
     fprintf(stderr, "libpalloc-lttng: palloc_trace_register: %s\n", strerror(error));
     palloc_register = NULL;
+    return;
   }
+  tell_lttng_of_forks();
 }
 
 /* Before liblttng-ust's destructors: palloc stops calling into LTTng. */
