@@ -142,10 +142,8 @@ __attribute__((constructor)) static void palloc_lttng_start(void)
 {
   read_stack_depth();
   palloc_register = (register_fn *)dlsym(RTLD_DEFAULT, "palloc_trace_register");
-  if (palloc_register == NULL) {
-    fputs("libpalloc-lttng: no palloc library in this process: nothing to trace\n", stderr);
-    return;
-  }
+  if (palloc_register == NULL)
+    return; /* no palloc here (say, `timeout` or `env` in front of the program): stay quiet */
   int error = palloc_register(&hooks);
   if (error != 0) {
     fprintf(stderr, "libpalloc-lttng: palloc_trace_register: %s\n", strerror(error));
