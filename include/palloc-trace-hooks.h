@@ -89,6 +89,11 @@ struct palloc_trace_hooks {
   void (*call)(const struct palloc_trace_call *call);    /* may be NULL */
   void (*heap)(const struct palloc_trace_heap *heap);    /* may be NULL */
   void (*flush)(const struct palloc_trace_flush *flush); /* may be NULL */
+  /* Whether the tracer wants each API function's calls now: palloc reports a call of
+   * function f only while *call_wanted[f] is nonzero (a NULL entry: always). A tracer that
+   * knows when its events are switched on and off (LTTng's tracepoint state) saves palloc
+   * the whole reporting path while they are off. */
+  const int *call_wanted[PALLOC_FN_COUNT];
 };
 
 /* Install hooks (or remove them with NULL). Returns 0; EINVAL when the table's size or

@@ -150,7 +150,8 @@ COLD void trace_call_report(const struct palloc_trace_call *call)
   if (hooks == NULL)
     return;
   int saved_errno = errno;
-  drain_pending(hooks);
+  if (trace_thread.pending_count != 0)
+    drain_pending(hooks);
   if (hooks->call != NULL) {
     trace_thread.mode = TRACE_IN_HOOK;
     hooks->call(call);
@@ -169,16 +170,6 @@ COLD void trace_call_finish(void)
   }
   self->mode = TRACE_IDLE;
   self->caller = NULL;
-}
-
-COLD size_t trace_usable_before_free(void *payload)
-{
-  if (payload == NULL || ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 ||
-      !backend_owns(payload))
-    return 0;
-  uint64_t tag = *block_tag(payload);
-  return (tag & TAG_IN_USE) && tag_size(tag) >= BACKEND_MIN_BLOCK ? block_usable_size(payload)
-                                                                   : 0;
 }
 
 /* ---- fork -------------------------------------------------------------------------------- */

@@ -29,6 +29,7 @@
 #ifndef PALLOC_TRACE_H
 #define PALLOC_TRACE_H
 
+#include "backend.h"
 #include "palloc-trace-hooks.h"
 #include "util/bits.h"
 
@@ -69,19 +70,45 @@ static inline bool trace_hooks_installed(void)
   return unlikely(trace_hooks != NULL);
 }
 
+/* Whether this thread is to report a call of fn now (hooks are installed). */
+static inline bool trace_call_wanted(enum palloc_function fn)
+{
+  if (trace_thread.mode != TRACE_IDLE)
+    return false;
+  /* A second, atomic, load: reusing the first would cost the fast path a register move. */
+  const struct palloc_trace_hooks *hooks = __atomic_load_n(&trace_hooks, __ATOMIC_ACQUIRE);
+  if (hooks == NULL)
+    return false;
+  const int *wanted = hooks->call_wanted[fn];
+  return wanted == NULL || __atomic_load_n(wanted, __ATOMIC_RELAXED) != 0;
+}
+
 #define TRACE_ENTRY(fn, ...)                                                                 \
   do {                                                                                       \
-    if (trace_hooks_installed() && trace_thread.mode == TRACE_IDLE)                          \
+    if (trace_hooks_installed() && trace_call_wanted(TRACE_FN_##fn))                         \
       return trace_##fn(__VA_ARGS__, __builtin_return_address(0));                           \
   } while (0)
 
 #define TRACE_ENTRY_VOID(fn, ...)                                                            \
   do {                                                                                       \
-    if (trace_hooks_installed() && trace_thread.mode == TRACE_IDLE) {                        \
+    if (trace_hooks_installed() && trace_call_wanted(TRACE_FN_##fn)) {                       \
       trace_##fn(__VA_ARGS__, __builtin_return_address(0));                                  \
       return;                                                                                \
     }                                                                                        \
   } while (0)
+
+#define TRACE_FN_malloc PALLOC_FN_MALLOC
+#define TRACE_FN_calloc PALLOC_FN_CALLOC
+#define TRACE_FN_realloc PALLOC_FN_REALLOC
+#define TRACE_FN_reallocarray PALLOC_FN_REALLOCARRAY
+#define TRACE_FN_free PALLOC_FN_FREE
+#define TRACE_FN_free_sized PALLOC_FN_FREE_SIZED
+#define TRACE_FN_free_aligned_sized PALLOC_FN_FREE_ALIGNED_SIZED
+#define TRACE_FN_posix_memalign PALLOC_FN_POSIX_MEMALIGN
+#define TRACE_FN_aligned_alloc PALLOC_FN_ALIGNED_ALLOC
+#define TRACE_FN_memalign PALLOC_FN_MEMALIGN
+#define TRACE_FN_valloc PALLOC_FN_VALLOC
+#define TRACE_FN_pvalloc PALLOC_FN_PVALLOC
 
 #define TRACE_HEAP(grow, how, addr, len)                                                     \
   do {                                                                                       \
@@ -104,8 +131,17 @@ bool trace_call_begin(void *caller);
 void trace_call_report(const struct palloc_trace_call *call);
 /* Back to IDLE, handing over the heap events the call queued. */
 void trace_call_finish(void);
-/* The usable size of a block about to be freed; 0 when it is not a valid in-use block. */
-size_t trace_usable_before_free(void *payload);
+/* The usable size of a block about to be freed; 0 when its tag does not say "in use". Reads
+ * the tag of any 16-aligned pointer, as free's fast path does; free itself validates. */
+static inline size_t trace_usable_before_free(void *payload)
+{
+  if (payload == NULL || ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0)
+    return 0;
+  uint64_t tag = *block_tag(payload);
+  if ((tag & (TAG_IN_USE | TAG_RESERVED)) != TAG_IN_USE || tag_size(tag) < BACKEND_MIN_BLOCK)
+    return 0;
+  return tag_size(tag) - BACKEND_BLOCK_OVERHEAD;
+}
 
 /* ---- The traced twins, used by lib/api.c only ---------------------------------------------
  * Each calls its API function again (the thread is no longer IDLE, so that call is served
@@ -116,7 +152,7 @@ size_t trace_usable_before_free(void *payload);
 static inline void trace_after_alloc(bool report, struct palloc_trace_call *call)
 {
   if (report) {
-    call->usable = call->ptr != NULL ? malloc_usable_size(call->ptr) : 0;
+    call->usable = call->ptr != NULL ? block_usable_size(call->ptr) : 0;
     trace_call_report(call);
   }
   trace_call_finish();

@@ -94,12 +94,28 @@ static void on_flush(const struct palloc_trace_flush *flush)
   lttng_ust_tracepoint(palloc, tcache_flush, flush, flush->caller);
 }
 
+/* call_wanted: each event's tracepoint state, which LTTng-UST sets while a session has the
+ * event enabled; until then palloc does not even enter its reporting path. */
 static const struct palloc_trace_hooks hooks = {
   .size = sizeof hooks,
   .version = PALLOC_TRACE_HOOKS_VERSION,
   .call = on_call,
   .heap = on_heap,
   .flush = on_flush,
+  .call_wanted = {
+    [PALLOC_FN_MALLOC] = &lttng_ust_tracepoint_palloc___malloc.state,
+    [PALLOC_FN_CALLOC] = &lttng_ust_tracepoint_palloc___calloc.state,
+    [PALLOC_FN_REALLOC] = &lttng_ust_tracepoint_palloc___realloc.state,
+    [PALLOC_FN_REALLOCARRAY] = &lttng_ust_tracepoint_palloc___reallocarray.state,
+    [PALLOC_FN_FREE] = &lttng_ust_tracepoint_palloc___free.state,
+    [PALLOC_FN_FREE_SIZED] = &lttng_ust_tracepoint_palloc___free_sized.state,
+    [PALLOC_FN_FREE_ALIGNED_SIZED] = &lttng_ust_tracepoint_palloc___free_aligned_sized.state,
+    [PALLOC_FN_POSIX_MEMALIGN] = &lttng_ust_tracepoint_palloc___posix_memalign.state,
+    [PALLOC_FN_ALIGNED_ALLOC] = &lttng_ust_tracepoint_palloc___aligned_alloc.state,
+    [PALLOC_FN_MEMALIGN] = &lttng_ust_tracepoint_palloc___memalign.state,
+    [PALLOC_FN_VALLOC] = &lttng_ust_tracepoint_palloc___valloc.state,
+    [PALLOC_FN_PVALLOC] = &lttng_ust_tracepoint_palloc___pvalloc.state,
+  },
 };
 
 static void read_stack_depth(void)
