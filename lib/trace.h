@@ -7,10 +7,11 @@
  *
  * Call sites:
  *   TRACE_ENTRY(fn, args...)       first statement of each exported API function fn returning
- *   TRACE_ENTRY_VOID(fn, args...)  a value (or void): when hooks are installed and the thread
- *                                  is not already inside a traced call or a hook, the whole
- *                                  call is handed to trace_fn(args..., caller), its traced
- *                                  twin below, which calls fn again and reports it.
+ *   TRACE_ENTRY_VOID(fn, args...)  a value (or void): when hooks are installed, the tracer
+ *                                  wants fn's calls (call_wanted) and the thread is not
+ *                                  already inside a traced call or a hook, the whole call is
+ *                                  handed to trace_fn(args..., caller), its traced twin below,
+ *                                  which calls fn again and reports it.
  *   TRACE_HEAP(grow, how, addr, len)  backends/os.c, at each kernel memory call.
  *   TRACE_FLUSH(cls, block_size, count, why)  lib/tcache.c, when a cache sends blocks back.
  *
@@ -70,11 +71,15 @@ static inline bool trace_hooks_installed(void)
   return unlikely(trace_hooks != NULL);
 }
 
-/* Whether this thread is to report a call of fn now (hooks are installed). */
+/* Whether this thread is to take the traced path for a call of fn now (hooks are
+ * installed): the tracer wants fn's calls, or heap events wait in the queue (the traced path
+ * hands them over). */
 static inline bool trace_call_wanted(enum palloc_function fn)
 {
   if (trace_thread.mode != TRACE_IDLE)
     return false;
+  if (trace_thread.pending_count != 0)
+    return true;
   /* A second, atomic, load: reusing the first would cost the fast path a register move. */
   const struct palloc_trace_hooks *hooks = __atomic_load_n(&trace_hooks, __ATOMIC_ACQUIRE);
   if (hooks == NULL)

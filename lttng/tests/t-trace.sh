@@ -21,7 +21,7 @@ check="/usr/bin/python3 $top_srcdir/lttng/tests/check-trace.py"
 out=$top_builddir/lttng/tests/t-trace.out
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK
 
-echo "1..16"
+echo "1..17"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -142,12 +142,24 @@ LD_PRELOAD="$probes $libs/libpalloc.so" timeout 120 "$known" dlopen "$out/dlopen
 verdict "threads allocate while libraries with thread-locals are dlopened and closed" $?
 session_stop
 
-# 9. Probes loaded, nothing enabled: the program runs as usual.
+# 9. Only the heap events enabled: still recorded (the 3 MiB block gets a mapping of its own).
+session=palloc-test-heap-$id
+lttng create "$session" --output="$out/heap" >/dev/null &&
+  lttng enable-event -u -s "$session" 'palloc:heap_grow,palloc:heap_shrink' >/dev/null &&
+  lttng start "$session" >/dev/null
+LD_PRELOAD="$probes $libs/libpalloc-mmap.so" "$known" calls "$out/heap.log"
+session_stop
+babeltrace2 "$out/heap" >"$out/heap.txt" 2>&1
+grep -q 'palloc:heap_grow:.*len = 31[0-9][0-9][0-9][0-9][0-9],.*"mmap"' "$out/heap.txt" &&
+  ! grep -q 'palloc:malloc' "$out/heap.txt"
+verdict "only heap events enabled: the big block's mapping is recorded" $?
+
+# 10. Probes loaded, nothing enabled: the program runs as usual.
 LD_PRELOAD="$probes $libs/libpalloc.so" "$known" calls "$out/idle.log" &&
   [ "$(wc -l <"$out/idle.log")" -eq 23 ]
 verdict "probes loaded, no session enabled: the program runs as usual" $?
 
-# 10-11. palloc-run --trace.
+# 11-12. palloc-run --trace.
 run_traced "$out/run" "$known" calls "$out/run.log" 2>"$out/run.err"
 status=$?
 [ $status -eq 0 ] && grep -q "trace written to $out/run" "$out/run.err" &&
@@ -160,12 +172,12 @@ status=$?
   ! grep -qi discarded "$out/million.err"
 verdict "palloc-run --trace: a million events, none lost" $?
 
-# 12. --debug-info resolves the ip context to the program's function and line.
+# 13. --debug-info resolves the ip context to the program's function and line.
 babeltrace2 --debug-info "$out/run" 2>/dev/null |
   grep "palloc:calloc" | grep -q "do_calls.*trace-known.c:"
 verdict "babeltrace2 --debug-info names the calling function and line" $?
 
-# 13-16. Real programs: the same output traced as untraced, and their calls in the trace.
+# 14-17. Real programs: the same output traced as untraced, and their calls in the trace.
 real_program() {
   name=$1
   shift
