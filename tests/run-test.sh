@@ -40,7 +40,10 @@ if [ "${PALLOC_TEST_UNDER_VALGRIND:-}" = 1 ]; then
   # Loops are divided by PALLOC_TEST_SLOW under valgrind.
   PALLOC_TEST_SLOW=${PALLOC_TEST_SLOW:-20}
   export PALLOC_TEST_SLOW
-  wrap="${VALGRIND:-valgrind} --quiet --error-exitcode=1 --trace-children=no"
+  # memcheck replaces malloc & co. with its own unless told that no other library is an
+  # allocator (somalloc=NONE); without it palloc would not run at all, and ptest_init()
+  # would bail out ("a call of malloc was not counted").
+  wrap="${VALGRIND:-valgrind} --quiet --error-exitcode=1 --soname-synonyms=somalloc=NONE"
 fi
 
 case $mode in
