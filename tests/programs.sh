@@ -126,5 +126,16 @@ for prog in python3 sqlite3 perl gcc git; do
   fi
   grep -v '^palloc: ' "$tmp/err.palloc" | diff "$tmp/err.glibc" - | head -10 | sed 's/^/# /'
 done
+# PALLOC_CHECK=N (palloc.h): the heap checker runs every N calls inside a real program, which
+# must still produce the same output.
+if command -v python3 > /dev/null 2>&1; then
+  py_work > "$tmp/out.glibc" 2>&1
+  LD_PRELOAD=$so PALLOC_CHECK=97 py_work > "$tmp/out.check" 2>&1
+  status=$?
+  cmp -s "$tmp/out.glibc" "$tmp/out.check"
+  ok "$([ $? = 0 ] && [ $status = 0 ] && echo 0 || echo 1)" \
+    "python3 with PALLOC_CHECK=97 (heap checked every 97 calls): same output, exit 0 ($status)"
+  head -5 "$tmp/out.check" | grep '^palloc: ' | sed 's/^/# /'
+fi
 echo "1..$n"
 exit $failed

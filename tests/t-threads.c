@@ -18,6 +18,7 @@ struct header {
 
 static _Atomic(unsigned char *) transfer[TRANSFER];
 static atomic_ulong broken;
+static atomic_ulong heap_check_failures;
 
 static unsigned char *make_block(uint64_t *rng)
 {
@@ -69,6 +70,9 @@ static void *worker(void *arg)
   unsigned char *local[64] = {0};
   unsigned steps = scaled(6000);
   for (unsigned i = 0; i < steps; i++) {
+    /* The checker walks this thread's cache and the shared heap while others allocate. */
+    if (i % 500 == 0 && P.check_heap() != 0)
+      atomic_fetch_add(&heap_check_failures, 1);
     size_t l = rng_below(&rng, 64);
     drop_block(local[l]);
     local[l] = make_block(&rng);
@@ -111,6 +115,9 @@ static void rounds(void)
   }
   ok(atomic_load(&broken) == 0, "%u rounds x %d threads, cross-thread frees: %lu broken blocks",
      nrounds, THREADS, atomic_load(&broken));
+  ok(atomic_load(&heap_check_failures) == 0,
+     "palloc_check_heap() from every thread while the others allocate: %lu failures",
+     atomic_load(&heap_check_failures));
   ok(P.check_heap() == 0, "heap consistent with the transfer table full");
   for (int i = 0; i < TRANSFER; i++)
     drop_block(atomic_exchange(&transfer[i], NULL));
