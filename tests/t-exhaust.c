@@ -127,6 +127,7 @@ static int child(enum api api)
       r.bad |= t[i].r.bad;
       r.count += t[i].r.count;
     }
+    printf("# %s(%zu): %zu blocks until ENOMEM\n", api_names[api], sizes[s], r.count);
     if (r.bad || r.count < 8) {
       printf("# %s(%zu): %zu blocks before failure, bad flags %#x\n", api_names[api], sizes[s],
              r.count, r.bad);
