@@ -283,14 +283,12 @@ static void libc_internal_allocations(void)
 }
 
 /* The mmap backend never moves the program break: if the break moved while this test
- * allocated hundreds of MiB, someone else's malloc (glibc's) served part of it. */
+ * allocated hundreds of MiB, someone else's malloc (glibc's) served part of it. (The sbrk
+ * backend moves it both ways, so there is nothing to assert for it here.) */
 static void break_untouched(void *brk_before)
 {
   if (strcmp(P.backend_name(), "mmap") == 0)
     ok(sbrk(0) == brk_before, "mmap backend: the program break did not move (%p -> %p)",
-       brk_before, sbrk(0));
-  else
-    ok(sbrk(0) >= brk_before, "sbrk backend: the program break only grew (%p -> %p)",
        brk_before, sbrk(0));
 }
 
