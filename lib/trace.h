@@ -136,11 +136,14 @@ bool trace_call_begin(void *caller);
 void trace_call_report(const struct palloc_trace_call *call);
 /* Back to IDLE, handing over the heap events the call queued. */
 void trace_call_finish(void);
-/* The usable size of a block about to be freed; 0 when its tag does not say "in use". Reads
- * the tag of any 16-aligned pointer, as free's fast path does; free itself validates. */
+/* The usable size of a block about to be freed; 0 when it is not an in-use block of ours.
+ * Reads a tag only where free's fast path would (backend_tag_readable), else asks
+ * backend_owns (big blocks mapped alone); free itself reports a bad pointer. */
 static inline size_t trace_usable_before_free(void *payload)
 {
   if (payload == NULL || ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0)
+    return 0;
+  if (!backend_tag_readable(payload) && !backend_owns(payload))
     return 0;
   uint64_t tag = *block_tag(payload);
   if ((tag & (TAG_IN_USE | TAG_RESERVED)) != TAG_IN_USE || tag_size(tag) < BACKEND_MIN_BLOCK)
