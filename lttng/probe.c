@@ -1,9 +1,10 @@
 /* probe.c: libpalloc-lttng.so, the hooks that turn palloc's events into palloc:* tracepoints.
  *
  * Preloaded next to a palloc library (LD_PRELOAD="libpalloc-lttng.so libpalloc.so"), or into
- * a program linked with palloc, its constructor finds palloc_trace_register() in the process
- * and installs the hooks below. palloc itself never links with LTTng: a process that does not
- * load this library loads nothing of LTTng and pays one test of a pointer per call.
+ * a program linked with palloc, it finds palloc_trace_register() in the process and installs
+ * the hooks below while a session has some palloc:* event enabled. palloc itself never links
+ * with LTTng: a process that does not load this library, or whose palloc events are not
+ * enabled, pays one compare and one branch per call.
  *
  * Environment:
  *   PALLOC_TRACE_STACK=N  record up to N frames (at most 16) of the call stack with each API
@@ -25,9 +26,11 @@
 #include <lttng/ust-fork.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int register_fn(const struct palloc_trace_hooks *hooks);
 
@@ -131,6 +134,95 @@ static void read_stack_depth(void)
   }
 }
 
+/* ---- Hooks installed only while an event is enabled ---------------------------------------
+ *
+ * While palloc has no hooks, each of its calls costs one compare and one branch. So the hooks
+ * are installed only while a session has some palloc:* event enabled: at start (a session
+ * that is already active enables the events before this library's constructor runs, through
+ * LTTng-UST's registration), then as a watcher thread finds the events' state changed (it
+ * looks every WATCH_PERIOD_MS; events enabled later are recorded from then on), and removed
+ * a second after the last one was disabled. */
+
+#define WATCH_PERIOD_MS 20
+#define REMOVE_AFTER_POLLS 50
+
+static struct lttng_ust_tracepoint *const watched[] = {
+  &lttng_ust_tracepoint_palloc___malloc, &lttng_ust_tracepoint_palloc___calloc,
+  &lttng_ust_tracepoint_palloc___realloc, &lttng_ust_tracepoint_palloc___reallocarray,
+  &lttng_ust_tracepoint_palloc___free, &lttng_ust_tracepoint_palloc___free_sized,
+  &lttng_ust_tracepoint_palloc___free_aligned_sized,
+  &lttng_ust_tracepoint_palloc___posix_memalign, &lttng_ust_tracepoint_palloc___aligned_alloc,
+  &lttng_ust_tracepoint_palloc___memalign, &lttng_ust_tracepoint_palloc___valloc,
+  &lttng_ust_tracepoint_palloc___pvalloc, &lttng_ust_tracepoint_palloc___heap_grow,
+  &lttng_ust_tracepoint_palloc___heap_shrink, &lttng_ust_tracepoint_palloc___tcache_flush,
+};
+
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool installed; /* palloc has our hooks (install_lock) */
+static bool stopping;  /* the process is exiting: never install again (install_lock) */
+
+static bool any_event_enabled(void)
+{
+  for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+    if (__atomic_load_n(&watched[i]->state, __ATOMIC_RELAXED) != 0)
+      return true;
+  return false;
+}
+
+/* Install the hooks when an event is enabled; remove them once none has been for
+ * REMOVE_AFTER_POLLS looks in a row (LTTng-UST disables every event for a moment while it
+ * re-registers a forked child). False when palloc refuses them. */
+static bool sync_hooks(void)
+{
+  static unsigned idle_polls;
+  bool accepted = true;
+  pthread_mutex_lock(&install_lock);
+  bool wanted = !stopping && any_event_enabled();
+  idle_polls = wanted ? 0 : idle_polls + 1;
+  if (wanted != installed && (wanted || stopping || idle_polls >= REMOVE_AFTER_POLLS)) {
+    int error = palloc_register(wanted ? &hooks : NULL);
+    if (error == 0) {
+      installed = wanted;
+    } else {
+      fprintf(stderr, "libpalloc-lttng: palloc_trace_register: %s\n", strerror(error));
+      accepted = false;
+    }
+  }
+  pthread_mutex_unlock(&install_lock);
+  return accepted;
+}
+
+static void *watch_events(void *unused)
+{
+  (void)unused;
+  const struct timespec period = { 0, WATCH_PERIOD_MS * 1000000L };
+  while (sync_hooks())
+    nanosleep(&period, NULL);
+  return NULL;
+}
+
+/* The watcher takes no signals meant for the program. */
+static void start_watcher(void)
+{
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, watch_events, NULL) == 0) {
+    pthread_setname_np(thread, "palloc-trace");
+    pthread_detach(thread);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void watch_fork_prepare(void) { pthread_mutex_lock(&install_lock); }
+static void watch_fork_parent(void) { pthread_mutex_unlock(&install_lock); }
+static void watch_fork_child(void)
+{
+  pthread_mutex_unlock(&install_lock);
+  start_watcher(); /* the parent's did not survive the fork */
+}
+
 /* ---- fork, when liblttng-ust-fork.so is not there to wrap it ------------------------------- */
 
 static __thread sigset_t fork_sigset;
@@ -160,18 +252,26 @@ __attribute__((constructor)) static void palloc_lttng_start(void)
   palloc_register = (register_fn *)dlsym(RTLD_DEFAULT, "palloc_trace_register");
   if (palloc_register == NULL)
     return; /* no palloc here (say, `timeout` or `env` in front of the program): stay quiet */
-  int error = palloc_register(&hooks);
-  if (error != 0) {
-    fprintf(stderr, "libpalloc-lttng: palloc_trace_register: %s\n", strerror(error));
+  int error = palloc_register(NULL); /* ENOSYS from a palloc built with --disable-lttng */
+  if (error != 0 || !sync_hooks()) {
+    if (error != 0)
+      fprintf(stderr, "libpalloc-lttng: palloc_trace_register: %s\n", strerror(error));
     palloc_register = NULL;
     return;
   }
   tell_lttng_of_forks();
+  pthread_atfork(watch_fork_prepare, watch_fork_parent, watch_fork_child);
+  start_watcher();
 }
 
 /* Before liblttng-ust's destructors: palloc stops calling into LTTng. */
 __attribute__((destructor)) static void palloc_lttng_stop(void)
 {
-  if (palloc_register != NULL)
-    palloc_register(NULL);
+  if (palloc_register == NULL)
+    return;
+  pthread_mutex_lock(&install_lock);
+  stopping = true;
+  palloc_register(NULL);
+  installed = false;
+  pthread_mutex_unlock(&install_lock);
 }
