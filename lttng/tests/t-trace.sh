@@ -21,7 +21,7 @@ check="/usr/bin/python3 $top_srcdir/lttng/tests/check-trace.py"
 out=$top_builddir/lttng/tests/t-trace.out
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK
 
-echo "1..17"
+echo "1..18"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -207,6 +207,14 @@ else
   real_program ls ls -la /usr/lib
   verdict "ls under tracing: same output" $?
 fi
+
+# 18. PALLOC_TRACE_STACK: the caller and its callers with each event.
+session_start stack
+PALLOC_TRACE_STACK=3 LD_PRELOAD="$probes $libs/libpalloc.so" "$known" calls "$out/stack.log"
+session_stop
+babeltrace2 "$out/stack" 2>/dev/null | grep 'palloc:calloc.*procname = "trace-known"' |
+  grep -q 'caller = \(0x[0-9A-F]*\), _stack_length = 3, stack = \[ \[0\] = \1, \[1\] = 0x'
+verdict "PALLOC_TRACE_STACK=3: each event carries its caller and two callers" $?
 
 [ $failed -eq 0 ] && rm -rf "$out"
 exit $failed
