@@ -21,7 +21,7 @@ check="/usr/bin/python3 $top_srcdir/lttng/tests/check-trace.py"
 out=$top_builddir/lttng/tests/t-trace.out
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK
 
-echo "1..18"
+echo "1..19"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -215,6 +215,16 @@ session_stop
 babeltrace2 "$out/stack" 2>/dev/null | grep 'palloc:calloc.*procname = "trace-known"' |
   grep -q 'caller = \(0x[0-9A-F]*\), _stack_length = 3, stack = \[ \[0\] = \1, \[1\] = 0x'
 verdict "PALLOC_TRACE_STACK=3: each event carries its caller and two callers" $?
+
+# 19. A session started while the program runs: its calls from then on are recorded.
+LD_PRELOAD="$probes $libs/libpalloc.so" "$known" late "$out/late.log" 1500 &
+late_pid=$!
+session_start late
+wait $late_pid
+status=$?
+session_stop
+[ $status -eq 0 ] && $check "$out/late" "$out/late.log"
+verdict "a session started while the program runs records its later calls" $?
 
 [ $failed -eq 0 ] && rm -rf "$out"
 exit $failed

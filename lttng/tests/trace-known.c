@@ -4,6 +4,8 @@
  *   trace-known threads LOG N K  N threads, K malloc/free pairs each, sizes set per thread
  *   trace-known fork LOG         calls in the parent, in a forked child, then again
  *   trace-known million LOG N    N malloc/free pairs (2N events)
+ *   trace-known late LOG MS      sleeps MS milliseconds, then as calls (a session started
+ *                                meanwhile must see the calls)
  *   trace-known dlopen LOG LIB...  4 threads allocate while the main thread dlopens and
  *                                dlcloses libraries that have thread-locals, 20 rounds: the
  *                                dynamic loader allocates while it updates each thread's TLS
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "palloc.h"
@@ -245,7 +248,12 @@ int main(int argc, char **argv)
     return do_threads(atoi(argv[3]), atol(argv[4]));
   else if (strcmp(argv[1], "fork") == 0)
     return do_fork();
-  else if (strcmp(argv[1], "dlopen") == 0)
+  else if (strcmp(argv[1], "late") == 0 && argc == 4) {
+    long ms = atol(argv[3]);
+    struct timespec pause = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&pause, NULL);
+    do_calls();
+  } else if (strcmp(argv[1], "dlopen") == 0)
     return do_dlopen(argc - 3, argv + 3);
   else if (strcmp(argv[1], "million") == 0 && argc == 4)
     do_million(atol(argv[3]));
