@@ -17,19 +17,23 @@
  *       U  TAG_IN_USE     the block belongs to the program or to a thread cache
  *       P  TAG_PREV_FREE  backend-private (e.g. "the block before this one is free")
  *       M  TAG_MAPPED     the block lives in a mapping of its own; never thread-cached
- *       C  TAG_CACHED     the block sits in a thread cache (set and cleared by the front end
- *                         only; the backend sees such a block as in use and must not touch it)
+ *       C  TAG_RESERVED   always 0 (the front end never writes a tag: a backend may update a
+ *                         neighbour's P bit under its lock while the owner thread reads the tag)
  *
  * Contract (each backend's heap checker verifies its side of it):
  *   B1  usable bytes of a block = tag size - BACKEND_BLOCK_OVERHEAD; all of them are writable.
  *   B2  tag size >= the block size asked for, and >= BACKEND_MIN_BLOCK.
- *   B3  a block returned by backend_alloc*() has U set and C clear.
+ *   B3  a block returned by backend_alloc*() has U set and C clear. Blocks in thread caches
+ *       stay U to the backend: the front end marks them in their payload, never in the tag.
  *   B4  backend_free*() accepts only blocks with U set and C clear; anything else is a misuse
  *       the backend reports with report_misuse() (lib/util/report.h), which does not return.
  *   B5  no backend function calls malloc or any function that may call it, and none is called
  *       with a front-end lock held; each backend serialises itself and survives fork through
  *       the three backend_fork_*() hooks.
  *   B6  backend functions leave errno unchanged.
+ *   B7  the front end reads a tag only for blocks it owns (in use by the program or cached),
+ *       and writes only payload bytes; the tag of an in-use block changes only inside
+ *       backend_resize()/backend_remap() or in its P bit.
  */
 #ifndef PALLOC_BACKEND_H
 #define PALLOC_BACKEND_H
@@ -54,7 +58,7 @@
 #define TAG_IN_USE    ((uint64_t)1)
 #define TAG_PREV_FREE ((uint64_t)2)
 #define TAG_MAPPED    ((uint64_t)4)
-#define TAG_CACHED    ((uint64_t)8)
+#define TAG_RESERVED  ((uint64_t)8)
 #define TAG_FLAGS     ((uint64_t)15)
 
 /* Flags for backend_alloc(). */
@@ -98,8 +102,9 @@ bool backend_resize(void *payload, size_t new_block_size);
  * contents (mremap). Returns the new payload, or NULL with the block untouched. */
 void *backend_remap(void *payload, size_t new_block_size);
 
-/* Whether payload lies in memory this backend manages, is 16-aligned and has a plausible tag
- * (U set, size within its region). Used to validate pointers before their tag is trusted;
+/* Whether payload lies in memory this backend manages, so that its tag may be read: a
+ * 16-aligned address inside a region's blocks, or the payload of a block mapped on its own.
+ * Says nothing of U. Used on slow paths to validate pointers before their tag is trusted;
  * O(1) or O(log n) in the number of regions, never faults on a wild pointer. */
 bool backend_owns(const void *payload);
 

@@ -1,0 +1,1115 @@
+/* mmap_backend.c: segregated fit over regions obtained with mmap (the "mmap" backend).
+ *
+ * Owns: regions, the free blocks in them and their bins, blocks mapped on their own, and
+ * giving pages back to the OS. One lock (heap_lock) serialises everything here; the thread
+ * caches in front take the common traffic.
+ *
+ * Region (MMAP_REGION_SIZE bytes, aligned to its size):
+ *
+ *   region                                                                    region + SIZE
+ *   +---------------+--------+--------+-- ... --+---------------------------+----------+
+ *   | struct region | block  | block  |         | top: never-used tail      | sentinel |
+ *   +---------------+--------+--------+-- ... --+---------------------------+----------+
+ *                    ^ first block                                            tag: 0|P|U
+ *
+ * Block (starts at 8 mod 16, size a multiple of 16, at least 32 bytes):
+ *
+ *   in use:  +--------------+------------------------------------------------------+
+ *            | size | P | U | payload: size - 8 bytes (16-aligned)                 |
+ *            +--------------+------------------------------------------------------+
+ *   free:    +--------------+--------+--------+------------------------+----------+
+ *            | size | P | 0 | next   | prev   |  (unused)              | size     |
+ *            +--------------+--------+--------+------------------------+----------+
+ *                                                                        footer
+ *   P: the block just before is free (its footer, 8 bytes before this tag, holds its size).
+ *   The top is a free block with a tag only: it is on no bin, and its bytes at and above
+ *   region->clean_from read as zero, so calloc of fresh memory skips the memset.
+ *
+ * Block mapped on its own (block size >= MMAP_MAPPED_THRESHOLD, or a big alignment):
+ *
+ *   map_start (page)                        payload (aligned)                  map end
+ *   +-------- ... ---+------+------+-----+-------+-----------+------+----------+
+ *   | (slack)        | next | prev | len | magic | map_start | size|M|U | payload |
+ *   +-------- ... ---+------+------+-----+-------+-----------+------+----------+
+ *                    \______ struct mapped_header (48 bytes, ends at payload) ___/
+ *   tag size = map end - payload (a multiple of 16): the usable size stops 8 bytes short of
+ *   the mapping's end.
+ *
+ * Freed mappings of up to 16 MiB are kept in a small cache (64 MiB at most, each entry for at
+ * most 4096 backend calls) for the next big block, so that a program cycling through big
+ * blocks does not fault their pages in again.
+ *
+ * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
+ * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
+ * ([1024, 1280), [1280, 1536), ...). bin_bitmap has bit b set iff bin b is not empty, so the
+ * first non-empty bin that fits is found in O(1).
+ *
+ * Invariants (backend_check_heap checks each, by number):
+ *   I1  every region on the list has REGION_MAGIC, is aligned to its size, is registered,
+ *       and ends in a sentinel tag of size 0 with U set.
+ *   I2  blocks tile each region exactly, from the first block to the sentinel: each size is a
+ *       multiple of 16 and at least 32; only the current region has a top, and it is last.
+ *   I3  every payload is 16-aligned.
+ *   I4  a tag's P bit (the sentinel's too) is set iff the block before it is free (the top
+ *       counts as free), and a free block's footer equals its size.
+ *   I5  no two adjacent blocks are free (the top counts as free).
+ *   I6  every free block other than the top is on the list of its bin exactly once; lists are
+ *       consistently doubly linked; bin_bitmap bit b is set iff bin b is not empty.
+ *   I7  the byte counters equal what the walk finds (free, in use, mapped blocks, cached
+ *       mappings), and the mapping cache stays within its budget.
+ *   I8  the top's clean_from lies inside the top, past its tag, and the words there are zero.
+ *   I9  every mapped block is on the mapped list and registered, has M and U set, a
+ *       page-aligned map_start below it and a tag size that runs to the end of its mapping.
+ */
+#include "config.h"
+#include "mmap_backend.h"
+
+#include "backend.h"
+#include "os.h"
+#include "util/bits.h"
+#include "util/lock.h"
+#include "util/report.h"
+
+#include <string.h>
+
+#define REGION_MAGIC 0x70616c6c6f63524full /* "pallocRO" */
+#define MAPPED_MAGIC 0x70616c6c6f634d50ull /* "pallocMP" */
+#define FINE_BIN_COUNT 63
+#define MAX_ALIGNMENT ((size_t)1 << 40)
+
+struct region {
+  uint64_t magic;
+  struct region *next, *prev; /* all regions */
+  char *top;                  /* the top block's tag, or NULL */
+  char *clean_from;           /* bytes from here to the sentinel read as zero (top only) */
+};
+
+struct free_block {
+  uint64_t tag;
+  struct free_block *next, *prev; /* bin list */
+};
+
+struct mapped_header {
+  struct mapped_header *next, *prev; /* all mapped blocks */
+  size_t map_len;
+  uint64_t magic;
+  char *map_start;
+  uint64_t tag;
+};
+
+struct heap_counters {
+  uint64_t free_bytes;         /* free blocks, tops included */
+  uint64_t in_use_bytes;       /* region blocks with U */
+  uint64_t mapped_block_bytes; /* tag sizes of mapped blocks */
+};
+
+static palloc_lock heap_lock = PALLOC_LOCK_INIT;
+static struct region *regions;        /* list of all regions */
+static struct region *current_region; /* the one whose top serves new blocks */
+static struct mapped_header *mapped_blocks;
+static struct free_block *bins[MMAP_BIN_COUNT];
+static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
+static struct heap_counters counters;
+
+/* ---- Address registry: which addresses are ours (backend_owns) ---------------------------- */
+
+/* Open addressing with linear probing over region bases and mapped payloads. */
+#define REGISTRY_BITS 18
+#define REGISTRY_SIZE ((size_t)1 << REGISTRY_BITS)
+static uintptr_t registry[REGISTRY_SIZE];
+static size_t registry_count;
+
+static size_t registry_slot(uintptr_t key)
+{
+  return (size_t)(((key >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - REGISTRY_BITS));
+}
+
+static bool registry_add(uintptr_t key)
+{
+  if (registry_count >= REGISTRY_SIZE / 4 * 3)
+    return false;
+  size_t slot = registry_slot(key);
+  while (registry[slot] != 0)
+    slot = (slot + 1) & (REGISTRY_SIZE - 1);
+  registry[slot] = key;
+  registry_count++;
+  return true;
+}
+
+static bool registry_has(uintptr_t key)
+{
+  for (size_t slot = registry_slot(key); registry[slot] != 0;
+       slot = (slot + 1) & (REGISTRY_SIZE - 1))
+    if (registry[slot] == key)
+      return true;
+  return false;
+}
+
+/* Remove key, shifting later entries of its probe run back (no tombstones). */
+static void registry_remove(uintptr_t key)
+{
+  size_t slot = registry_slot(key);
+  while (registry[slot] != key)
+    slot = (slot + 1) & (REGISTRY_SIZE - 1);
+  registry[slot] = 0;
+  registry_count--;
+  for (size_t next = (slot + 1) & (REGISTRY_SIZE - 1); registry[next] != 0;
+       next = (next + 1) & (REGISTRY_SIZE - 1)) {
+    size_t home = registry_slot(registry[next]);
+    bool home_between = slot <= next ? (home > slot && home <= next)
+                                     : (home > slot || home <= next);
+    if (!home_between) {
+      registry[slot] = registry[next];
+      registry[next] = 0;
+      slot = next;
+    }
+  }
+}
+
+/* ---- Blocks ------------------------------------------------------------------------------ */
+
+static inline uint64_t *tag_of(char *block) { return (uint64_t *)block; }
+static inline size_t size_of(char *block) { return tag_size(*tag_of(block)); }
+static inline bool is_free(char *block) { return !(*tag_of(block) & TAG_IN_USE); }
+static inline char *payload_of(char *block) { return block + 8; }
+static inline char *block_of(void *payload) { return (char *)payload - 8; }
+static inline char *next_block(char *block) { return block + size_of(block); }
+static inline uint64_t *footer_of(char *block, size_t size) { return (uint64_t *)(block + size) - 1; }
+static inline char *prev_block(char *block) { return block - *((uint64_t *)block - 1); }
+
+static inline void set_prev_free(char *block, bool prev_free)
+{
+  if (prev_free)
+    *tag_of(block) |= TAG_PREV_FREE;
+  else
+    *tag_of(block) &= ~TAG_PREV_FREE;
+}
+
+static inline struct region *region_of(const void *addr)
+{
+  return (struct region *)align_down_addr((uintptr_t)addr, MMAP_REGION_SIZE);
+}
+
+static inline char *region_first_block(struct region *region)
+{
+  return (char *)region + align_up_addr(sizeof(struct region) + 8, 16) - 8;
+}
+
+static inline char *region_sentinel(struct region *region)
+{
+  return (char *)region + MMAP_REGION_SIZE - 8;
+}
+
+/* ---- Bins -------------------------------------------------------------------------------- */
+
+static unsigned bin_index(size_t size)
+{
+  if (size <= 1024)
+    return (unsigned)(size >> 4) - 2;
+  unsigned top_bit = highest_bit(size);
+  return FINE_BIN_COUNT + (top_bit - 10) * 4 + (unsigned)((size >> (top_bit - 2)) & 3);
+}
+
+static void bin_insert(char *block, size_t size)
+{
+  unsigned bin = bin_index(size);
+  struct free_block *node = (struct free_block *)block;
+  node->prev = NULL;
+  node->next = bins[bin];
+  if (node->next != NULL)
+    node->next->prev = node;
+  bins[bin] = node;
+  bin_bitmap[bin / 64] |= 1ull << (bin % 64);
+}
+
+static void bin_remove(char *block)
+{
+  unsigned bin = bin_index(size_of(block));
+  struct free_block *node = (struct free_block *)block;
+  if (node->prev != NULL)
+    node->prev->next = node->next;
+  else
+    bins[bin] = node->next;
+  if (node->next != NULL)
+    node->next->prev = node->prev;
+  if (bins[bin] == NULL)
+    bin_bitmap[bin / 64] &= ~(1ull << (bin % 64));
+}
+
+/* The first non-empty bin at or after bin, or MMAP_BIN_COUNT. */
+static unsigned bin_first_nonempty(unsigned bin)
+{
+  for (unsigned word = bin / 64; word < MMAP_BIN_COUNT / 64; word++) {
+    uint64_t bits = bin_bitmap[word];
+    if (word == bin / 64)
+      bits &= ~0ull << (bin % 64);
+    if (bits != 0)
+      return word * 64 + (unsigned)__builtin_ctzll(bits);
+  }
+  return MMAP_BIN_COUNT;
+}
+
+/* Take a free block of at least size bytes off the bins (first fit in the size's own bin, else
+ * the head of the first larger non-empty bin); NULL when none fits. */
+static char *bins_take(size_t size)
+{
+  unsigned bin = bin_index(size);
+  if (bin >= FINE_BIN_COUNT)
+    for (struct free_block *node = bins[bin]; node != NULL; node = node->next)
+      if (tag_size(node->tag) >= size) {
+        bin_remove((char *)node);
+        return (char *)node;
+      }
+  if (bin < FINE_BIN_COUNT && bins[bin] != NULL) {
+    char *block = (char *)bins[bin];
+    bin_remove(block);
+    return block;
+  }
+  unsigned larger = bin_first_nonempty(bin + 1);
+  if (larger == MMAP_BIN_COUNT)
+    return NULL;
+  char *block = (char *)bins[larger];
+  bin_remove(block);
+  return block;
+}
+
+/* ---- Free blocks: making, coalescing, giving pages back ----------------------------------- */
+
+/* Release the whole pages inside a free block (its tag, links and footer stay). */
+static void release_free_interior(char *block, size_t size)
+{
+  uintptr_t start = align_up_addr((uintptr_t)block + sizeof(struct free_block), os_page_size());
+  uintptr_t end = align_down_addr((uintptr_t)block + size - 8, os_page_size());
+  if (end > start)
+    os_release((void *)start, end - start);
+}
+
+/* Write a free block's tag (keeping P) and footer, bin it and tell the next block. */
+static void make_free(char *block, size_t size)
+{
+  *tag_of(block) = size | (*tag_of(block) & TAG_PREV_FREE);
+  *footer_of(block, size) = size;
+  bin_insert(block, size);
+  set_prev_free(block + size, true);
+}
+
+static void region_unmap(struct region *region)
+{
+  if (region->prev != NULL)
+    region->prev->next = region->next;
+  else
+    regions = region->next;
+  if (region->next != NULL)
+    region->next->prev = region->prev;
+  registry_remove((uintptr_t)region);
+  if (!os_unmap(region, MMAP_REGION_SIZE)) {
+    /* The kernel refused (mapping count): keep the region, empty, for later. */
+    region->next = regions;
+    region->prev = NULL;
+    if (regions != NULL)
+      regions->prev = region;
+    regions = region;
+    registry_add((uintptr_t)region);
+    make_free(region_first_block(region), region_sentinel(region) - region_first_block(region));
+    return;
+  }
+  counters.free_bytes -= (uint64_t)(region_sentinel(region) - region_first_block(region));
+}
+
+/* Give the top's dirty pages beyond pad bytes back to the OS, when there are at least
+ * threshold bytes of them (the threshold keeps a steady workload from trimming and faulting
+ * the same pages in a loop). */
+static void trim_top(struct region *region, size_t pad, size_t threshold)
+{
+  char *top = region->top;
+  uintptr_t start = align_up_addr((uintptr_t)top + 8 + pad, os_page_size());
+  uintptr_t dirty_end = align_up_addr((uintptr_t)region->clean_from, os_page_size());
+  uintptr_t end = align_down_addr((uintptr_t)region_sentinel(region), os_page_size());
+  if (dirty_end > end)
+    dirty_end = end;
+  if (dirty_end > start && dirty_end - start >= threshold) {
+    os_release((void *)start, dirty_end - start);
+    region->clean_from = (char *)start;
+  }
+}
+
+/* Free an in-use block of a region: coalesce with free neighbours (four cases) and with the
+ * top, then bin it, give pages back, or unmap a region left wholly free. */
+static void free_region_block(char *block)
+{
+  struct region *region = region_of(block);
+  size_t size = size_of(block);
+  counters.in_use_bytes -= size;
+  counters.free_bytes += size;
+  char *start = block;
+  if (*tag_of(block) & TAG_PREV_FREE) {
+    start = prev_block(block);
+    bin_remove(start);
+    size += size_of(start);
+  }
+  char *next = block + size_of(block);
+  if (next == region->top) {
+    *tag_of(start) = (size + size_of(next)) | (*tag_of(start) & TAG_PREV_FREE);
+    region->top = start;
+    trim_top(region, MMAP_TOP_PAD, MMAP_TRIM_THRESHOLD);
+    return;
+  }
+  if (is_free(next)) {
+    bin_remove(next);
+    size += size_of(next);
+  }
+  *tag_of(start) &= ~TAG_IN_USE;
+  if (start == region_first_block(region) && start + size == region_sentinel(region) &&
+      region != current_region) {
+    region_unmap(region);
+    return;
+  }
+  make_free(start, size);
+  if (size >= MMAP_RELEASE_MIN)
+    release_free_interior(start, size);
+}
+
+/* ---- Regions and the top ----------------------------------------------------------------- */
+
+/* Turn the current region's top into an ordinary free block before another region takes over. */
+static void retire_top(struct region *region)
+{
+  char *top = region->top;
+  if (top == NULL)
+    return;
+  region->top = NULL;
+  make_free(top, size_of(top));
+}
+
+static struct region *region_create(void)
+{
+  struct region *region = os_map_aligned(MMAP_REGION_SIZE, MMAP_REGION_SIZE);
+  if (region == NULL)
+    return NULL;
+  if (!registry_add((uintptr_t)region)) {
+    os_unmap(region, MMAP_REGION_SIZE);
+    return NULL;
+  }
+  region->magic = REGION_MAGIC;
+  char *first = region_first_block(region);
+  size_t top_size = (size_t)(region_sentinel(region) - first);
+  *tag_of(first) = top_size;
+  *tag_of(region_sentinel(region)) = TAG_IN_USE | TAG_PREV_FREE;
+  region->top = first;
+  region->clean_from = first + 8;
+  region->prev = NULL;
+  region->next = regions;
+  if (regions != NULL)
+    regions->prev = region;
+  regions = region;
+  counters.free_bytes += top_size;
+  if (current_region != NULL)
+    retire_top(current_region);
+  current_region = region;
+  return region;
+}
+
+/* Zero a block carved from the top, sparing what is known to be zero already. */
+static void zero_carved(char *block, size_t size, char *clean_from)
+{
+  char *payload = payload_of(block);
+  char *end = block + size;
+  if (clean_from > payload)
+    memset(payload, 0, (size_t)((clean_from < end ? clean_from : end) - payload));
+}
+
+/* Carve size bytes from the current region's top (the whole top when the rest would be too
+ * small to be a block); NULL when the top is missing or too small. */
+static char *top_carve(size_t size, unsigned flags)
+{
+  struct region *region = current_region;
+  char *top = region ? region->top : NULL;
+  if (top == NULL || size_of(top) < size)
+    return NULL;
+  size_t top_size = size_of(top);
+  char *clean_from = region->clean_from;
+  uint64_t prev_free = *tag_of(top) & TAG_PREV_FREE;
+  if (top_size - size >= BACKEND_MIN_BLOCK) {
+    char *rest = top + size;
+    *tag_of(rest) = top_size - size;
+    region->top = rest;
+    if (region->clean_from < rest + 8)
+      region->clean_from = rest + 8;
+  } else {
+    size = top_size;
+    region->top = NULL;
+    set_prev_free(top + size, false);
+  }
+  *tag_of(top) = size | TAG_IN_USE | prev_free;
+  if (flags & BACKEND_ZERO)
+    zero_carved(top, size, clean_from);
+  counters.free_bytes -= size;
+  counters.in_use_bytes += size;
+  return top;
+}
+
+/* Split a block taken off the bins to size bytes, binning the rest, and mark it in use. */
+static void place(char *block, size_t size, unsigned flags)
+{
+  size_t block_size = size_of(block);
+  if (block_size - size >= BACKEND_MIN_BLOCK) {
+    char *rest = block + size;
+    *tag_of(rest) = 0;
+    make_free(rest, block_size - size);
+  } else {
+    size = block_size;
+    set_prev_free(block + size, false);
+  }
+  *tag_of(block) = size | TAG_IN_USE | (*tag_of(block) & TAG_PREV_FREE);
+  if (flags & BACKEND_ZERO)
+    memset(payload_of(block), 0, size - 8);
+  counters.free_bytes -= size;
+  counters.in_use_bytes += size;
+}
+
+static char *alloc_region_block(size_t size, unsigned flags)
+{
+  char *block = bins_take(size);
+  if (block != NULL) {
+    place(block, size, flags);
+    return block;
+  }
+  block = top_carve(size, flags);
+  if (block == NULL && region_create() != NULL)
+    block = top_carve(size, flags);
+  return block;
+}
+
+/* ---- Blocks mapped on their own ---------------------------------------------------------- */
+
+static inline struct mapped_header *mapped_header_of(void *payload)
+{
+  return (struct mapped_header *)payload - 1;
+}
+
+static void mapped_link(struct mapped_header *header)
+{
+  header->prev = NULL;
+  header->next = mapped_blocks;
+  if (mapped_blocks != NULL)
+    mapped_blocks->prev = header;
+  mapped_blocks = header;
+}
+
+static void mapped_unlink(struct mapped_header *header)
+{
+  if (header->prev != NULL)
+    header->prev->next = header->next;
+  else
+    mapped_blocks = header->next;
+  if (header->next != NULL)
+    header->next->prev = header->prev;
+}
+
+/* ---- The mapping cache: freed mappings kept for reuse ------------------------------------- */
+
+/* A page fault costs microseconds: a program that frees and allocates big blocks in a loop
+ * would fault every page of every block in again. Freed mappings of up to a quarter of the
+ * cache are kept (resident) and reused by the next big block they fit; a cached mapping not
+ * reused within MAPPING_CACHE_MAX_AGE backend calls, or pushed out by newer ones, is unmapped,
+ * and malloc_trim() empties the cache. */
+#define MAPPING_CACHE_SLOTS 16
+#define MAPPING_CACHE_MAX_BYTES ((size_t)64 << 20)
+#define MAPPING_CACHE_MAX_AGE 4096
+#define MAPPING_CACHE_AGE_EVERY 256 /* backend calls between two looks at the ages */
+
+struct cached_mapping {
+  char *start;       /* NULL for an empty slot */
+  size_t len;
+  uint64_t freed_at; /* backend_clock when it was cached */
+};
+
+static struct cached_mapping mapping_cache[MAPPING_CACHE_SLOTS];
+static size_t mapping_cache_bytes;
+static uint64_t backend_clock; /* counts backend calls that take heap_lock */
+
+/* Take the smallest cached mapping of at least len bytes; heap_lock held. */
+static struct cached_mapping mapping_cache_take(size_t len)
+{
+  struct cached_mapping taken = { NULL, 0, 0 };
+  int best = -1;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL && mapping_cache[i].len >= len &&
+        (best < 0 || mapping_cache[i].len < mapping_cache[best].len))
+      best = i;
+  if (best >= 0) {
+    taken = mapping_cache[best];
+    mapping_cache[best].start = NULL;
+    mapping_cache_bytes -= taken.len;
+  }
+  return taken;
+}
+
+static void mapping_cache_evict(int slot, struct cached_mapping *evicted, size_t *evicted_count)
+{
+  evicted[(*evicted_count)++] = mapping_cache[slot];
+  mapping_cache_bytes -= mapping_cache[slot].len;
+  mapping_cache[slot].start = NULL;
+}
+
+/* The slot to fill: an empty one, else the oldest (evicted into evicted[]). */
+static int mapping_cache_slot(struct cached_mapping *evicted, size_t *evicted_count)
+{
+  int oldest = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++) {
+    if (mapping_cache[i].start == NULL)
+      return i;
+    if (mapping_cache[i].freed_at < mapping_cache[oldest].freed_at)
+      oldest = i;
+  }
+  mapping_cache_evict(oldest, evicted, evicted_count);
+  return oldest;
+}
+
+/* Evict the mappings not reused for MAPPING_CACHE_MAX_AGE backend calls; heap_lock held. */
+static void mapping_cache_age(struct cached_mapping *evicted, size_t *evicted_count)
+{
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL &&
+        backend_clock - mapping_cache[i].freed_at > MAPPING_CACHE_MAX_AGE)
+      mapping_cache_evict(i, evicted, evicted_count);
+}
+
+/* Cache a freed mapping, or hand it back in evicted[] with whatever it pushes out (aged or
+ * over the byte budget); heap_lock held. Returns how many mappings the caller must unmap. */
+static size_t mapping_cache_put(char *start, size_t len, struct cached_mapping *evicted)
+{
+  size_t evicted_count = 0;
+  mapping_cache_age(evicted, &evicted_count);
+  if (len > MAPPING_CACHE_MAX_BYTES / 4) {
+    evicted[evicted_count++] = (struct cached_mapping){ start, len, 0 };
+    return evicted_count;
+  }
+  while (mapping_cache_bytes + len > MAPPING_CACHE_MAX_BYTES) {
+    int oldest = mapping_cache_slot(evicted, &evicted_count);
+    if (mapping_cache[oldest].start == NULL)
+      break;
+  }
+  int slot = mapping_cache_slot(evicted, &evicted_count);
+  mapping_cache[slot] = (struct cached_mapping){ start, len, backend_clock };
+  mapping_cache_bytes += len;
+  return evicted_count;
+}
+
+/* Count a backend call; now and then, evict aged mappings (heap_lock held). Returns how many
+ * mappings the caller must unmap once the lock is released. */
+static size_t tick_and_age(struct cached_mapping *evicted)
+{
+  size_t evicted_count = 0;
+  if (++backend_clock % MAPPING_CACHE_AGE_EVERY == 0 && mapping_cache_bytes != 0)
+    mapping_cache_age(evicted, &evicted_count);
+  return evicted_count;
+}
+
+static void unmap_all(const struct cached_mapping *mappings, size_t count)
+{
+  for (size_t i = 0; i < count; i++)
+    os_unmap(mappings[i].start, mappings[i].len);
+}
+
+/* ---- Mapped blocks: allocation and free -------------------------------------------------- */
+
+/* Address space for a mapped block: a cached mapping when one fits (and alignment allows),
+ * else a new mapping. Sets *reused when the memory is not fresh. */
+static char *mapping_get(size_t len, size_t alignment, size_t *got_len, bool *reused)
+{
+  *reused = false;
+  if (alignment <= 16) {
+    lock_acquire(&heap_lock);
+    struct cached_mapping cached = mapping_cache_take(len);
+    lock_release(&heap_lock);
+    if (cached.start != NULL) {
+      *reused = true;
+      *got_len = cached.len;
+      return cached.start;
+    }
+  }
+  *got_len = len;
+  return os_map(len);
+}
+
+/* Map a block of at least size bytes whose payload is aligned to alignment; unmaps the slack
+ * pages at both ends of the mapping (keeping up to half more at the end of a reused one). */
+static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
+{
+  size_t page = os_page_size();
+  size_t needed = sizeof(struct mapped_header) + (alignment > 16 ? alignment : 0) + size;
+  size_t map_len, raw_len;
+  bool reused;
+  if (needed < size || !align_up_checked(needed, page, &map_len))
+    return NULL;
+  char *raw = mapping_get(map_len, alignment, &raw_len, &reused);
+  if (raw == NULL)
+    return NULL;
+  char *payload = (char *)align_up_addr((uintptr_t)raw + sizeof(struct mapped_header),
+                                        alignment > 16 ? alignment : 16);
+  char *map_start = (char *)align_down_addr((uintptr_t)(payload - sizeof(struct mapped_header)), page);
+  char *map_end = (char *)align_up_addr((uintptr_t)payload + size, page);
+  if (reused && raw_len - map_len <= map_len / 2)
+    map_end = raw + raw_len;
+  if (map_start > raw)
+    os_unmap(raw, (size_t)(map_start - raw));
+  if (raw + raw_len > map_end)
+    os_unmap(map_end, (size_t)(raw + raw_len - map_end));
+  struct mapped_header *header = mapped_header_of(payload);
+  header->map_len = (size_t)(map_end - map_start);
+  header->magic = MAPPED_MAGIC;
+  header->map_start = map_start;
+  header->tag = (size_t)(map_end - payload) | TAG_MAPPED | TAG_IN_USE;
+  if (reused && (flags & BACKEND_ZERO))
+    memset(payload, 0, tag_size(header->tag) - 8);
+  lock_acquire(&heap_lock);
+  if (!registry_add((uintptr_t)payload)) {
+    lock_release(&heap_lock);
+    os_unmap(map_start, header->map_len);
+    return NULL;
+  }
+  mapped_link(header);
+  counters.mapped_block_bytes += tag_size(header->tag);
+  lock_release(&heap_lock);
+  return payload;
+}
+
+/* Retire a mapped block into the mapping cache; called with heap_lock held, releases it. */
+static void mapped_free_and_unlock(void *payload)
+{
+  struct mapped_header *header = mapped_header_of(payload);
+  if (header->magic != MAPPED_MAGIC)
+    report_misuse("heap corruption: damaged mapped block header", payload, "free");
+  mapped_unlink(header);
+  registry_remove((uintptr_t)payload);
+  counters.mapped_block_bytes -= tag_size(header->tag);
+  header->magic = 0;
+  backend_clock++;
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS + 1];
+  size_t evicted_count = mapping_cache_put(header->map_start, header->map_len, evicted);
+  lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
+}
+
+/* ---- The backend interface --------------------------------------------------------------- */
+
+int backend_init(void)
+{
+  os_page_size();
+  return 0;
+}
+
+void *backend_alloc(size_t block_size, unsigned flags)
+{
+  if (block_size >= MMAP_MAPPED_THRESHOLD)
+    return mapped_alloc(16, block_size, flags);
+  lock_acquire(&heap_lock);
+  char *block = alloc_region_block(block_size, flags);
+  lock_release(&heap_lock);
+  return block ? payload_of(block) : NULL;
+}
+
+size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
+{
+  size_t got = 0;
+  lock_acquire(&heap_lock);
+  while (got < count) {
+    char *block = alloc_region_block(block_size, 0);
+    if (block == NULL)
+      break;
+    payloads[got++] = payload_of(block);
+  }
+  lock_release(&heap_lock);
+  return got;
+}
+
+/* Give the first gap bytes of an in-use block back as a free block of their own. */
+static char *cut_front(char *block, size_t gap)
+{
+  size_t size = size_of(block);
+  char *aligned = block + gap;
+  *tag_of(aligned) = (size - gap) | TAG_IN_USE;
+  *tag_of(block) = gap | TAG_IN_USE | (*tag_of(block) & TAG_PREV_FREE);
+  free_region_block(block);
+  return aligned;
+}
+
+void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
+{
+  if (alignment > MAX_ALIGNMENT || block_size > SIZE_MAX - alignment - BACKEND_MIN_BLOCK)
+    return NULL;
+  size_t padded = block_size + alignment + BACKEND_MIN_BLOCK;
+  if (padded >= MMAP_MAPPED_THRESHOLD)
+    return mapped_alloc(alignment, block_size, flags);
+  lock_acquire(&heap_lock);
+  char *block = alloc_region_block(padded, flags);
+  if (block != NULL) {
+    uintptr_t aligned = align_up_addr((uintptr_t)payload_of(block), alignment);
+    if (aligned != (uintptr_t)payload_of(block) && aligned - (uintptr_t)payload_of(block) < BACKEND_MIN_BLOCK)
+      aligned += alignment;
+    if (aligned != (uintptr_t)payload_of(block))
+      block = cut_front(block, aligned - (uintptr_t)payload_of(block));
+  }
+  lock_release(&heap_lock);
+  if (block == NULL)
+    return NULL;
+  backend_resize(payload_of(block), block_size);
+  return payload_of(block);
+}
+
+/* Check an in-use region block handed back; aborts on misuse. */
+static void check_freeable(char *block, const char *fn)
+{
+  uint64_t tag = *tag_of(block);
+  if (!(tag & TAG_IN_USE))
+    report_misuse("double free", payload_of(block), fn);
+  size_t size = tag_size(tag);
+  struct region *region = region_of(block);
+  if ((tag & TAG_RESERVED) || size < BACKEND_MIN_BLOCK ||
+      block + size > region_sentinel(region) || block < region_first_block(region))
+    report_misuse("heap corruption: damaged block tag", payload_of(block), fn);
+}
+
+static void free_locked(void *payload)
+{
+  char *block = block_of(payload);
+  check_freeable(block, "free");
+  free_region_block(block);
+}
+
+void backend_free(void *payload)
+{
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
+  lock_acquire(&heap_lock);
+  if (*block_tag(payload) & TAG_MAPPED) {
+    mapped_free_and_unlock(payload);
+    return;
+  }
+  free_locked(payload);
+  size_t evicted_count = tick_and_age(evicted);
+  lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
+}
+
+void backend_free_batch(void **payloads, size_t count)
+{
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
+  lock_acquire(&heap_lock);
+  for (size_t i = 0; i < count; i++)
+    free_locked(payloads[i]);
+  size_t evicted_count = tick_and_age(evicted);
+  lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
+}
+
+/* Shrink an in-use region block to size bytes, freeing the tail (which may coalesce). */
+static void shrink_region_block(char *block, size_t size)
+{
+  size_t old_size = size_of(block);
+  if (old_size - size < BACKEND_MIN_BLOCK)
+    return;
+  char *tail = block + size;
+  *tag_of(tail) = (old_size - size) | TAG_IN_USE;
+  *tag_of(block) = size | (*tag_of(block) & (TAG_IN_USE | TAG_PREV_FREE));
+  free_region_block(tail);
+}
+
+/* Grow an in-use region block to at least size bytes into the free block or top after it. */
+static bool grow_region_block(char *block, size_t size)
+{
+  size_t old_size = size_of(block);
+  char *next = block + old_size;
+  struct region *region = region_of(block);
+  if (!is_free(next) || old_size + size_of(next) < size)
+    return false;
+  if (next == region->top) {
+    if (top_carve(size - old_size, 0) != next)
+      return false;
+  } else {
+    bin_remove(next);
+    *tag_of(next) |= TAG_IN_USE;
+    counters.free_bytes -= size_of(next);
+    counters.in_use_bytes += size_of(next);
+    set_prev_free(next_block(next), false);
+  }
+  /* next is now an in-use block adjacent to block: merge the two, then cut the excess. */
+  *tag_of(block) = (old_size + size_of(next)) | (*tag_of(block) & (TAG_IN_USE | TAG_PREV_FREE));
+  shrink_region_block(block, size);
+  return true;
+}
+
+static bool resize_mapped(void *payload, size_t size)
+{
+  struct mapped_header *header = mapped_header_of(payload);
+  size_t old_size = tag_size(header->tag);
+  if (size > old_size)
+    return false;
+  char *map_end = header->map_start + header->map_len;
+  char *new_end = (char *)align_up_addr((uintptr_t)payload + size, os_page_size());
+  if (new_end < map_end && os_unmap(new_end, (size_t)(map_end - new_end))) {
+    header->map_len = (size_t)(new_end - header->map_start);
+    header->tag = (size_t)(new_end - (char *)payload) | TAG_MAPPED | TAG_IN_USE;
+    counters.mapped_block_bytes -= old_size - tag_size(header->tag);
+  }
+  return true;
+}
+
+bool backend_resize(void *payload, size_t new_block_size)
+{
+  bool done = true;
+  lock_acquire(&heap_lock);
+  char *block = block_of(payload);
+  if (*tag_of(block) & TAG_MAPPED)
+    done = resize_mapped(payload, new_block_size);
+  else if (new_block_size <= size_of(block))
+    shrink_region_block(block, new_block_size);
+  else
+    done = new_block_size < MMAP_MAPPED_THRESHOLD && grow_region_block(block, new_block_size);
+  lock_release(&heap_lock);
+  return done;
+}
+
+void *backend_remap(void *payload, size_t new_block_size)
+{
+  lock_acquire(&heap_lock);
+  struct mapped_header *header = mapped_header_of(payload);
+  size_t offset = (size_t)((char *)payload - header->map_start);
+  size_t new_len;
+  if (!align_up_checked(offset + new_block_size, os_page_size(), &new_len)) {
+    lock_release(&heap_lock);
+    return NULL;
+  }
+  size_t old_size = tag_size(header->tag);
+  mapped_unlink(header);
+  registry_remove((uintptr_t)payload);
+  char *moved = os_remap(header->map_start, header->map_len, new_len);
+  char *new_payload = moved ? moved + offset : (char *)payload;
+  header = mapped_header_of(new_payload);
+  if (moved != NULL) {
+    header->map_start = moved;
+    header->map_len = new_len;
+    header->tag = (new_len - offset) | TAG_MAPPED | TAG_IN_USE;
+    counters.mapped_block_bytes += tag_size(header->tag) - old_size;
+  }
+  mapped_link(header);
+  registry_add((uintptr_t)new_payload);
+  lock_release(&heap_lock);
+  return moved ? new_payload : NULL;
+}
+
+bool backend_owns(const void *payload)
+{
+  uintptr_t addr = (uintptr_t)payload;
+  if (addr & 15)
+    return false;
+  lock_acquire(&heap_lock);
+  struct region *region = region_of(payload);
+  bool owned = registry_has((uintptr_t)region)
+                 ? (char *)payload > region_first_block(region) &&
+                     (char *)payload < region_sentinel(region)
+                 : registry_has(addr);
+  lock_release(&heap_lock);
+  return owned;
+}
+
+void backend_get_stats(struct backend_stats *stats)
+{
+  lock_acquire(&heap_lock);
+  stats->mapped_bytes = os_mapped_bytes();
+  stats->peak_mapped_bytes = os_peak_mapped_bytes();
+  stats->free_bytes = counters.free_bytes + mapping_cache_bytes;
+  stats->in_use_bytes = counters.in_use_bytes;
+  stats->mapped_block_bytes = counters.mapped_block_bytes;
+  lock_release(&heap_lock);
+}
+
+size_t backend_trim(size_t pad)
+{
+  size_t released = 0;
+  lock_acquire(&heap_lock);
+  struct region *region = regions;
+  while (region != NULL) {
+    struct region *next_region = region->next;
+    char *first = region_first_block(region);
+    if (region != current_region && is_free(first) &&
+        first + size_of(first) == region_sentinel(region)) {
+      bin_remove(first);
+      region_unmap(region);
+      released += MMAP_REGION_SIZE;
+    } else if (region->top != NULL) {
+      char *clean_before = region->clean_from;
+      trim_top(region, pad, os_page_size());
+      released += (size_t)(clean_before - region->clean_from);
+    }
+    region = next_region;
+  }
+  for (unsigned bin = bin_index(MMAP_RELEASE_MIN / 4); bin < MMAP_BIN_COUNT; bin++)
+    for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
+      release_free_interior((char *)node, tag_size(node->tag));
+      released += tag_size(node->tag);
+    }
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
+  size_t evicted_count = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL) {
+      released += mapping_cache[i].len;
+      mapping_cache_evict(i, evicted, &evicted_count);
+    }
+  lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
+  return released;
+}
+
+void backend_fork_prepare(void) { lock_acquire(&heap_lock); }
+void backend_fork_parent(void) { lock_release(&heap_lock); }
+void backend_fork_child(void) { lock_reset(&heap_lock); }
+
+/* ---- The heap checker -------------------------------------------------------------------- */
+
+struct walk_totals {
+  uint64_t free_bytes, in_use_bytes, binned_blocks;
+};
+
+static int check_block(struct region *region, char *block, bool prev_free,
+                       struct walk_totals *totals)
+{
+  uint64_t tag = *tag_of(block);
+  size_t size = tag_size(tag);
+  if (((uintptr_t)payload_of(block) & 15) != 0)
+    return CHECK_FAIL(3, "payload not 16-aligned", block);
+  if (size < BACKEND_MIN_BLOCK || block + size > region_sentinel(region) || (tag & (TAG_MAPPED | TAG_RESERVED)))
+    return CHECK_FAIL(2, "block size or flags break the tiling", block);
+  if (((tag & TAG_PREV_FREE) != 0) != prev_free)
+    return CHECK_FAIL(4, "P bit disagrees with the previous block", block);
+  bool free_now = !(tag & TAG_IN_USE);
+  if (free_now && prev_free)
+    return CHECK_FAIL(5, "two adjacent free blocks", block);
+  if (free_now && block == region->top) {
+    totals->free_bytes += size;
+  } else if (free_now) {
+    if (*footer_of(block, size) != size)
+      return CHECK_FAIL(4, "free block footer differs from its size", block);
+    totals->free_bytes += size;
+    totals->binned_blocks++;
+  } else {
+    totals->in_use_bytes += size;
+  }
+  return 0;
+}
+
+static int check_top(struct region *region)
+{
+  char *top = region->top;
+  if (top == NULL)
+    return 0;
+  if (region != current_region)
+    return CHECK_FAIL(2, "a region other than the current one has a top", region);
+  if (top + size_of(top) != region_sentinel(region))
+    return CHECK_FAIL(2, "top is not the last block", top);
+  if (region->clean_from < top + 8 || region->clean_from > region_sentinel(region))
+    return CHECK_FAIL(8, "clean_from outside the top", region->clean_from);
+  const uint64_t *word = (const uint64_t *)align_up_addr((uintptr_t)region->clean_from, 8);
+  for (int i = 0; i < 4 && (char *)(word + i) < region_sentinel(region); i++)
+    if (word[i] != 0)
+      return CHECK_FAIL(8, "memory above clean_from is not zero", word + i);
+  return 0;
+}
+
+static int check_region(struct region *region, struct walk_totals *totals)
+{
+  if (region->magic != REGION_MAGIC || ((uintptr_t)region & (MMAP_REGION_SIZE - 1)) != 0 ||
+      !registry_has((uintptr_t)region))
+    return CHECK_FAIL(1, "region header damaged or region unregistered", region);
+  uint64_t sentinel = *tag_of(region_sentinel(region));
+  if (tag_size(sentinel) != 0 || !(sentinel & TAG_IN_USE))
+    return CHECK_FAIL(1, "sentinel tag damaged", region_sentinel(region));
+  bool prev_free = false;
+  char *block = region_first_block(region);
+  while (block < region_sentinel(region)) {
+    int broken = check_block(region, block, prev_free, totals);
+    if (broken)
+      return broken;
+    prev_free = is_free(block);
+    block = next_block(block);
+  }
+  if (block != region_sentinel(region))
+    return CHECK_FAIL(2, "blocks overrun the sentinel", block);
+  if (((sentinel & TAG_PREV_FREE) != 0) != prev_free)
+    return CHECK_FAIL(4, "sentinel P bit disagrees with the last block", block);
+  return check_top(region);
+}
+
+static int check_bins(uint64_t *listed_blocks)
+{
+  for (unsigned bin = 0; bin < MMAP_BIN_COUNT; bin++) {
+    bool marked = (bin_bitmap[bin / 64] >> (bin % 64)) & 1;
+    if (marked != (bins[bin] != NULL))
+      return CHECK_FAIL(6, "bin bitmap disagrees with the bin list", &bins[bin]);
+    struct free_block *prev = NULL;
+    for (struct free_block *node = bins[bin]; node != NULL; prev = node, node = node->next) {
+      if (node->prev != prev)
+        return CHECK_FAIL(6, "bin list back link broken", node);
+      if ((node->tag & TAG_IN_USE) || bin_index(tag_size(node->tag)) != bin ||
+          !registry_has((uintptr_t)region_of(node)))
+        return CHECK_FAIL(6, "listed block is in use, in the wrong bin or not ours", node);
+      if (++*listed_blocks > (uint64_t)1 << 40)
+        return CHECK_FAIL(6, "bin list cycles", node);
+    }
+  }
+  return 0;
+}
+
+static int check_mapped(uint64_t *mapped_bytes)
+{
+  struct mapped_header *prev = NULL;
+  for (struct mapped_header *header = mapped_blocks; header != NULL;
+       prev = header, header = header->next) {
+    char *payload = (char *)(header + 1);
+    uint64_t tag = header->tag;
+    if (header->prev != prev || header->magic != MAPPED_MAGIC || !registry_has((uintptr_t)payload))
+      return CHECK_FAIL(9, "mapped block list, magic or registration broken", payload);
+    if ((tag & (TAG_MAPPED | TAG_IN_USE)) != (TAG_MAPPED | TAG_IN_USE) ||
+        ((uintptr_t)header->map_start & (os_page_size() - 1)) != 0 ||
+        header->map_start > (char *)header ||
+        payload + tag_size(tag) != header->map_start + header->map_len)
+      return CHECK_FAIL(9, "mapped block tag or extent inconsistent", payload);
+    *mapped_bytes += tag_size(tag);
+  }
+  return 0;
+}
+
+static int check_counters(const struct walk_totals *totals, uint64_t listed_blocks,
+                          uint64_t mapped_bytes)
+{
+  size_t cached_bytes = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL)
+      cached_bytes += mapping_cache[i].len;
+  if (cached_bytes != mapping_cache_bytes || cached_bytes > MAPPING_CACHE_MAX_BYTES)
+    return CHECK_FAIL(7, "mapping cache bytes differ from its slots", mapping_cache);
+  if (listed_blocks != totals->binned_blocks)
+    return CHECK_FAIL(6, "free blocks in the walk and on the bins differ in number", bins);
+  if (totals->free_bytes != counters.free_bytes || totals->in_use_bytes != counters.in_use_bytes ||
+      mapped_bytes != counters.mapped_block_bytes)
+    return CHECK_FAIL(7, "byte counters differ from the walk", &counters);
+  return 0;
+}
+
+int backend_check_heap(void)
+{
+  struct walk_totals totals = { 0, 0, 0 };
+  uint64_t listed_blocks = 0, mapped_bytes = 0;
+  int broken = 0;
+  lock_acquire(&heap_lock);
+  for (struct region *region = regions; region != NULL && !broken; region = region->next)
+    broken = check_region(region, &totals);
+  if (!broken)
+    broken = check_bins(&listed_blocks);
+  if (!broken)
+    broken = check_mapped(&mapped_bytes);
+  if (!broken)
+    broken = check_counters(&totals, listed_blocks, mapped_bytes);
+  lock_release(&heap_lock);
+  return broken;
+}

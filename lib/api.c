@@ -1,0 +1,446 @@
+/* api.c: the exported allocation functions and their exact semantics.
+ *
+ * This file owns what a caller of malloc & co. can observe: sizes that cannot be served give
+ * NULL and ENOMEM with every old block untouched; bad alignments give EINVAL; successful calls
+ * and free() leave errno alone; realloc(p, 0) frees p and returns NULL; malloc(0) returns a
+ * unique pointer; misuse ends in a palloc: message and abort(). Where the standards leave room,
+ * glibc's behaviour is the rule.
+ *
+ * Each function has a fast path that only touches the calling thread's cache (tcache.h) and a
+ * slow path (noinline) that initialises, validates, and talks to the backend (backend.h).
+ */
+#include "config.h"
+
+#include "backend.h"
+#include "export.h"
+#include "init.h"
+#include "palloc.h"
+#include "size_class.h"
+#include "stats.h"
+#include "tcache.h"
+#include "trace.h"
+#include "util/bits.h"
+#include "util/report.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* ---- Counting ---------------------------------------------------------------------------- */
+
+static inline void note_call(struct tcache *tc, enum palloc_function fn, int64_t live_delta)
+{
+  if (likely(tc != NULL)) {
+    tc->calls[fn]++;
+    tc->unpublished_live += live_delta;
+  } else {
+    stats_count_uncached(fn, live_delta);
+  }
+}
+
+static inline int64_t usable_of(void *payload)
+{
+  return payload ? (int64_t)block_usable_size(payload) : 0;
+}
+
+/* ---- Validation -------------------------------------------------------------------------- */
+
+/* The tag of a pointer handed to free or realloc, after checking that it is ours and in use. */
+static uint64_t owned_tag(void *payload, const char *fn)
+{
+  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
+    report_misuse("invalid pointer", payload, fn);
+  uint64_t tag = *block_tag(payload);
+  if (!(tag & TAG_IN_USE))
+    report_misuse("double free", payload, fn);
+  if ((tag & TAG_RESERVED) || tag_size(tag) < BACKEND_MIN_BLOCK)
+    report_misuse("heap corruption: damaged block tag", payload, fn);
+  return tag;
+}
+
+static inline bool is_cacheable(uint64_t tag)
+{
+  return (tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)) == TAG_IN_USE &&
+         tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
+}
+
+/* ---- Allocation core --------------------------------------------------------------------- */
+
+/* A block for a request of n <= REQUEST_MAX bytes, initialised; NULL when out of memory. */
+static void *alloc_block(struct tcache *tc, size_t n, unsigned flags)
+{
+  size_t block_size = block_size_for(n);
+  if (tc == NULL || block_size > CLASS_MAX_BLOCK)
+    return backend_alloc(block_size, flags);
+  unsigned cls = class_ceil(block_size);
+  void *payload = tcache_pop(tc, cls);
+  if (payload == NULL)
+    payload = tcache_refill_and_pop(tc, cls);
+  if (payload != NULL && (flags & BACKEND_ZERO))
+    memset(payload, 0, block_usable_size(payload));
+  return payload;
+}
+
+/* Give a validated in-use block back: to the thread cache when it fits, else the backend. */
+static void release_block(struct tcache *tc, void *payload, uint64_t tag, const char *fn)
+{
+  if (tc != NULL && is_cacheable(tag)) {
+    unsigned cls = class_floor(tag_size(tag));
+    if (tcache_push(tc, cls, payload, fn))
+      return;
+    tcache_flush_half(tc, cls);
+    if (tcache_push(tc, cls, payload, fn))
+      return;
+  }
+  backend_free(payload);
+}
+
+static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned flags)
+{
+  init_ensure();
+  init_count_call_for_check();
+  struct tcache *tc = tcache_get();
+  void *payload = n <= REQUEST_MAX ? alloc_block(tc, n, flags) : NULL;
+  note_call(tc, fn, usable_of(payload));
+  if (payload == NULL)
+    errno = ENOMEM;
+  return payload;
+}
+
+static inline void *malloc_fast(size_t n, enum palloc_function fn)
+{
+  struct tcache *tc = tcache_self;
+  if (likely(tc != NULL && n <= CLASS_MAX_REQUEST)) {
+    void *payload = tcache_pop(tc, class_for_request(n));
+    if (likely(payload != NULL)) {
+      note_call(tc, fn, (int64_t)block_usable_size(payload));
+      return payload;
+    }
+  }
+  return malloc_slow(n, fn, 0);
+}
+
+static NOINLINE void free_slow(void *payload, enum palloc_function fn, const char *fn_name)
+{
+  init_ensure();
+  init_count_call_for_check();
+  struct tcache *tc = tcache_get();
+  if (payload == NULL) {
+    note_call(tc, fn, 0);
+    return;
+  }
+  uint64_t tag = owned_tag(payload, fn_name);
+  int64_t usable = (int64_t)block_usable_size(payload);
+  release_block(tc, payload, tag, fn_name);
+  note_call(tc, fn, -usable);
+}
+
+static inline void free_fast(void *payload, enum palloc_function fn, const char *fn_name)
+{
+  struct tcache *tc = tcache_self;
+  if (likely(tc != NULL && payload != NULL &&
+             ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0)) {
+    uint64_t tag = *block_tag(payload);
+    if (likely(is_cacheable(tag)) &&
+        likely(tcache_push(tc, class_floor(tag_size(tag)), payload, fn_name))) {
+      note_call(tc, fn, -(int64_t)(tag_size(tag) - BACKEND_BLOCK_OVERHEAD));
+      return;
+    }
+  }
+  free_slow(payload, fn, fn_name);
+}
+
+/* ---- malloc, free, calloc ---------------------------------------------------------------- */
+
+PALLOC_EXPORT void *malloc(size_t n)
+{
+  void *payload = malloc_fast(n, PALLOC_FN_MALLOC);
+  TRACE_ALLOC(malloc, payload, n, usable_of(payload));
+  return payload;
+}
+
+PALLOC_EXPORT void free(void *payload)
+{
+  TRACE_FREE(free, payload, 0);
+  free_fast(payload, PALLOC_FN_FREE, "free");
+}
+
+PALLOC_EXPORT void free_sized(void *payload, size_t size)
+{
+  (void)size;
+  TRACE_FREE(free_sized, payload, size);
+  free_fast(payload, PALLOC_FN_FREE_SIZED, "free_sized");
+}
+
+PALLOC_EXPORT void free_aligned_sized(void *payload, size_t alignment, size_t size)
+{
+  (void)alignment;
+  (void)size;
+  TRACE_FREE(free_aligned_sized, payload, size);
+  free_fast(payload, PALLOC_FN_FREE_ALIGNED_SIZED, "free_aligned_sized");
+}
+
+PALLOC_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+  size_t n;
+  void *payload;
+  if (unlikely(__builtin_mul_overflow(nmemb, size, &n))) {
+    payload = malloc_slow(SIZE_MAX, PALLOC_FN_CALLOC, 0);
+  } else {
+    struct tcache *tc = tcache_self;
+    payload = tc != NULL && n <= CLASS_MAX_REQUEST ? tcache_pop(tc, class_for_request(n)) : NULL;
+    if (payload != NULL) {
+      memset(payload, 0, block_usable_size(payload));
+      note_call(tc, PALLOC_FN_CALLOC, (int64_t)block_usable_size(payload));
+    } else {
+      payload = malloc_slow(n, PALLOC_FN_CALLOC, BACKEND_ZERO);
+    }
+  }
+  TRACE_CALLOC(payload, nmemb, size, usable_of(payload));
+  return payload;
+}
+
+/* ---- realloc ----------------------------------------------------------------------------- */
+
+/* Whether shrinking a block of old_size to new_size bytes is worth splitting it. */
+static bool worth_shrinking(size_t old_size, size_t new_size)
+{
+  size_t saved = old_size - new_size;
+  if (saved < BACKEND_MIN_BLOCK)
+    return false;
+  return old_size > CLASS_MAX_BLOCK || new_size <= old_size / 2;
+}
+
+/* Move the block's contents into a new block; NULL (old block intact) when out of memory. */
+static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, size_t n,
+                               const char *fn_name)
+{
+  void *moved = alloc_block(tc, n, 0);
+  if (moved == NULL)
+    return NULL;
+  size_t old_usable = block_usable_size(payload);
+  memcpy(moved, payload, old_usable < n ? old_usable : n);
+  release_block(tc, payload, tag, fn_name);
+  return moved;
+}
+
+static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_t n,
+                           const char *fn_name)
+{
+  size_t old_size = tag_size(tag);
+  size_t new_size = block_size_for(n);
+  if (new_size <= old_size) {
+    bool mapped_and_much_smaller = (tag & TAG_MAPPED) && new_size <= old_size / 4;
+    if (!mapped_and_much_smaller) {
+      if (worth_shrinking(old_size, new_size))
+        backend_resize(payload, new_size);
+      return payload;
+    }
+  } else if (tag & TAG_MAPPED) {
+    if (new_size > CLASS_MAX_BLOCK) {
+      void *moved = backend_remap(payload, new_size);
+      if (moved != NULL)
+        return moved;
+    }
+  } else if (backend_resize(payload, new_size)) {
+    return payload;
+  }
+  return realloc_by_moving(tc, payload, tag, n, fn_name);
+}
+
+static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function fn,
+                                   const char *fn_name)
+{
+  if (payload == NULL)
+    return malloc_slow(n, fn, 0);
+  init_ensure();
+  init_count_call_for_check();
+  struct tcache *tc = tcache_get();
+  uint64_t tag = owned_tag(payload, fn_name);
+  int64_t old_usable = (int64_t)block_usable_size(payload);
+  if (n == 0) {
+    release_block(tc, payload, tag, fn_name);
+    note_call(tc, fn, -old_usable);
+    return NULL;
+  }
+  void *result = n <= REQUEST_MAX ? realloc_block(tc, payload, tag, n, fn_name) : NULL;
+  note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
+  if (result == NULL)
+    errno = ENOMEM;
+  return result;
+}
+
+PALLOC_EXPORT void *realloc(void *payload, size_t n)
+{
+  void *result = realloc_slow(payload, n, PALLOC_FN_REALLOC, "realloc");
+  TRACE_REALLOC(realloc, result, payload, n, usable_of(result));
+  return result;
+}
+
+PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
+{
+  size_t n;
+  void *result;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    note_call(tcache_self, PALLOC_FN_REALLOCARRAY, 0);
+    errno = ENOMEM;
+    result = NULL;
+  } else {
+    result = realloc_slow(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
+  }
+  TRACE_REALLOC(reallocarray, result, payload, n, usable_of(result));
+  return result;
+}
+
+/* ---- Aligned allocation ------------------------------------------------------------------ */
+
+/* A block aligned to alignment (a power of two); NULL without touching errno on failure. */
+static void *aligned_block(size_t alignment, size_t n, enum palloc_function fn)
+{
+  init_ensure();
+  init_count_call_for_check();
+  struct tcache *tc = tcache_get();
+  void *payload = NULL;
+  if (n <= REQUEST_MAX) {
+    if (alignment <= BACKEND_ALIGNMENT)
+      payload = alloc_block(tc, n, 0);
+    else
+      payload = backend_alloc_aligned(alignment, block_size_for(n), 0);
+  }
+  note_call(tc, fn, usable_of(payload));
+  return payload;
+}
+
+static void *aligned_or_enomem(size_t alignment, size_t n, enum palloc_function fn)
+{
+  void *payload = aligned_block(alignment, n, fn);
+  if (payload == NULL)
+    errno = ENOMEM;
+  return payload;
+}
+
+static void *count_einval(enum palloc_function fn)
+{
+  note_call(tcache_self, fn, 0);
+  errno = EINVAL;
+  return NULL;
+}
+
+PALLOC_EXPORT int posix_memalign(void **memptr, size_t alignment, size_t n)
+{
+  if (alignment % sizeof(void *) != 0 || !is_power_of_two(alignment)) {
+    note_call(tcache_self, PALLOC_FN_POSIX_MEMALIGN, 0);
+    TRACE_ALIGNED(posix_memalign, NULL, alignment, n, 0);
+    return EINVAL;
+  }
+  void *payload = aligned_block(alignment, n, PALLOC_FN_POSIX_MEMALIGN);
+  TRACE_ALIGNED(posix_memalign, payload, alignment, n, usable_of(payload));
+  if (payload == NULL)
+    return ENOMEM;
+  *memptr = payload;
+  return 0;
+}
+
+/* C17 (and glibc 2.38): any size; the alignment must be a power of two. */
+PALLOC_EXPORT void *aligned_alloc(size_t alignment, size_t n)
+{
+  void *payload = is_power_of_two(alignment)
+                    ? aligned_or_enomem(alignment, n, PALLOC_FN_ALIGNED_ALLOC)
+                    : count_einval(PALLOC_FN_ALIGNED_ALLOC);
+  TRACE_ALIGNED(aligned_alloc, payload, alignment, n, usable_of(payload));
+  return payload;
+}
+
+/* glibc: a non-power-of-two alignment is rounded up to the next power of two; one above
+ * SIZE_MAX/2 + 1 cannot be and gives EINVAL. */
+PALLOC_EXPORT void *memalign(size_t alignment, size_t n)
+{
+  void *payload;
+  if (alignment > SIZE_MAX / 2 + 1) {
+    payload = count_einval(PALLOC_FN_MEMALIGN);
+  } else {
+    if (!is_power_of_two(alignment))
+      alignment = alignment <= 1 ? 1 : (size_t)1 << (highest_bit(alignment) + 1);
+    payload = aligned_or_enomem(alignment, n, PALLOC_FN_MEMALIGN);
+  }
+  TRACE_ALIGNED(memalign, payload, alignment, n, usable_of(payload));
+  return payload;
+}
+
+static size_t page_size(void)
+{
+  static size_t size;
+  if (unlikely(size == 0)) {
+    long sys = sysconf(_SC_PAGESIZE);
+    size = sys > 0 ? (size_t)sys : 4096;
+  }
+  return size;
+}
+
+PALLOC_EXPORT void *valloc(size_t n)
+{
+  void *payload = aligned_or_enomem(page_size(), n, PALLOC_FN_VALLOC);
+  TRACE_ALIGNED(valloc, payload, page_size(), n, usable_of(payload));
+  return payload;
+}
+
+PALLOC_EXPORT void *pvalloc(size_t n)
+{
+  size_t rounded;
+  void *payload = align_up_checked(n, page_size(), &rounded)
+                    ? aligned_or_enomem(page_size(), rounded, PALLOC_FN_PVALLOC)
+                    : aligned_or_enomem(page_size(), SIZE_MAX, PALLOC_FN_PVALLOC);
+  TRACE_ALIGNED(pvalloc, payload, page_size(), n, usable_of(payload));
+  return payload;
+}
+
+/* ---- Introspection: glibc's extensions and palloc's own ---------------------------------- */
+
+PALLOC_EXPORT size_t malloc_usable_size(void *payload)
+{
+  if (payload == NULL)
+    return 0;
+  owned_tag(payload, "malloc_usable_size");
+  return block_usable_size(payload);
+}
+
+PALLOC_EXPORT int malloc_trim(size_t pad)
+{
+  init_ensure();
+  struct tcache *tc = tcache_self;
+  if (tc != NULL) {
+    tcache_flush_all(tc);
+    stats_publish(tc);
+  }
+  return backend_trim(pad) != 0;
+}
+
+PALLOC_EXPORT struct mallinfo2 mallinfo2(void)
+{
+  struct palloc_stats stats;
+  struct backend_stats heap;
+  struct mallinfo2 info;
+  palloc_stats_get(&stats);
+  backend_get_stats(&heap);
+  memset(&info, 0, sizeof info);
+  info.arena = heap.mapped_bytes - heap.mapped_block_bytes;
+  info.hblkhd = heap.mapped_block_bytes;
+  info.uordblks = stats.live_bytes;
+  info.fordblks = heap.free_bytes + stats.cached_bytes;
+  info.fsmblks = stats.cached_bytes;
+  return info;
+}
+
+PALLOC_EXPORT void malloc_stats(void)
+{
+  palloc_stats_print();
+}
+
+PALLOC_EXPORT const char *palloc_backend_name(void)
+{
+  return BACKEND_NAME;
+}

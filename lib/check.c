@@ -1,0 +1,17 @@
+/* check.c: palloc_check_heap(), the whole-heap consistency check (front end, then backend). */
+#include "config.h"
+
+#include "backend.h"
+#include "export.h"
+#include "init.h"
+#include "palloc.h"
+#include "tcache.h"
+
+PALLOC_EXPORT int palloc_check_heap(void)
+{
+  init_ensure();
+  int broken = tcache_check();
+  if (broken != 0)
+    return broken;
+  return backend_check_heap();
+}

@@ -1,0 +1,112 @@
+/* init.c: lazy, re-entrant initialisation; environment options; fork and exit hooks (init.h). */
+#include "config.h"
+#include "init.h"
+
+#include "backend.h"
+#include "palloc.h"
+#include "stats.h"
+#include "tcache.h"
+#include "util/lock.h"
+#include "util/report.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct init_options init_options;
+atomic_int init_state = INIT_NONE;
+
+static palloc_lock init_lock = PALLOC_LOCK_INIT;
+static pthread_t init_thread;
+static _Atomic unsigned long calls_since_check;
+
+/* A decimal number from the environment, 0 when unset or not a number. */
+static unsigned long env_number(const char *name)
+{
+  const char *text = secure_getenv(name);
+  unsigned long value = 0;
+  if (text == NULL)
+    return 0;
+  for (; *text >= '0' && *text <= '9'; text++) {
+    if (value > (~0ul - 9) / 10)
+      return 0;
+    value = value * 10 + (unsigned long)(*text - '0');
+  }
+  return *text == '\0' ? value : 0;
+}
+
+/* Debug builds (--enable-debug) walk the heap every this many slow-path calls by default. */
+#define DEBUG_CHECK_INTERVAL 256
+
+static void read_options(void)
+{
+  init_options.print_stats_at_exit = env_number("PALLOC_STATS") != 0;
+  init_options.check_interval = env_number("PALLOC_CHECK");
+  init_options.thread_caches = init_options.check_interval == 0;
+#ifdef PALLOC_DEBUG
+  if (init_options.check_interval == 0)
+    init_options.check_interval = DEBUG_CHECK_INTERVAL;
+#endif
+}
+
+static void fork_prepare(void)
+{
+  tcache_fork_prepare();
+  backend_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+  backend_fork_parent();
+  tcache_fork_parent();
+}
+
+static void fork_child(void)
+{
+  backend_fork_child();
+  tcache_fork_child();
+}
+
+static void initialise(void)
+{
+  if (backend_init() != 0)
+    report_warning("backend initialisation failed; allocations will fail");
+  read_options();
+  tcache_init(init_options.thread_caches);
+  /* May allocate: that nested call sees INIT_RUNNING from this thread and uses the backend. */
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void init_slow(void)
+{
+  if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_RUNNING &&
+      pthread_equal(init_thread, pthread_self()))
+    return;
+  lock_acquire(&init_lock);
+  if (atomic_load_explicit(&init_state, memory_order_relaxed) == INIT_NONE) {
+    init_thread = pthread_self();
+    atomic_store_explicit(&init_state, INIT_RUNNING, memory_order_release);
+    initialise();
+    atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+  }
+  lock_release(&init_lock);
+}
+
+void init_count_call_for_check(void)
+{
+  unsigned long interval = init_options.check_interval;
+  if (interval == 0)
+    return;
+  unsigned long n = atomic_fetch_add_explicit(&calls_since_check, 1, memory_order_relaxed) + 1;
+  if (n % interval == 0 && palloc_check_heap() != 0)
+    report_misuse("heap corruption found by PALLOC_CHECK", NULL, "palloc_check_heap");
+}
+
+__attribute__((constructor)) static void init_at_load(void)
+{
+  init_ensure();
+}
+
+__attribute__((destructor)) static void report_at_exit(void)
+{
+  stats_print_at_exit_if_asked();
+}

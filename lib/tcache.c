@@ -1,0 +1,261 @@
+/* tcache.c: creating, refilling, flushing, checking and retiring thread caches (tcache.h).
+ *
+ * Every live cache is on a registry list, so that statistics can sum them and a forked child
+ * can hand back the caches of the threads that did not survive the fork. A thread's cache is
+ * handed back by a pthread key destructor when the thread exits; any allocation the thread
+ * makes after that goes straight to the backend.
+ */
+#include "config.h"
+#include "tcache.h"
+
+#include "backend.h"
+#include "stats.h"
+#include "util/lock.h"
+#include "util/report.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+enum tcache_state { TCACHE_NONE, TCACHE_ACTIVE, TCACHE_RETIRED };
+
+__thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
+static __thread unsigned char tcache_state __attribute__((tls_model("initial-exec")));
+
+uint64_t tcache_key;
+
+static bool caching_enabled;
+static bool thread_key_ready;
+static pthread_key_t thread_exit_key;
+static palloc_lock registry_lock = PALLOC_LOCK_INIT;
+static struct tcache *registry_head;
+
+/* Bytes a bin may hold at most, and the bounds on its block count. */
+#define BIN_BYTES_TARGET (16u * 1024)
+#define BIN_COUNT_MIN 1u
+#define BIN_COUNT_MAX 64u
+#define FLUSH_BATCH_MAX BIN_COUNT_MAX
+
+static uint16_t bin_limit(unsigned cls)
+{
+  size_t count = BIN_BYTES_TARGET / class_block_size(cls);
+  if (count < BIN_COUNT_MIN)
+    count = BIN_COUNT_MIN;
+  if (count > BIN_COUNT_MAX)
+    count = BIN_COUNT_MAX;
+  return (uint16_t)count;
+}
+
+static uint64_t random_key(void)
+{
+  const uint64_t *random_bytes = (const uint64_t *)getauxval(AT_RANDOM);
+  uint64_t key = random_bytes ? random_bytes[1] : (uint64_t)(uintptr_t)&tcache_key;
+  key ^= (uint64_t)(uintptr_t)&registry_head * 0x9e3779b97f4a7c15ull;
+  return key | 1; /* never NULL, never 16-aligned: never a plausible old link */
+}
+
+static void registry_add(struct tcache *tc)
+{
+  lock_acquire(&registry_lock);
+  tc->prev = NULL;
+  tc->next = registry_head;
+  if (registry_head != NULL)
+    registry_head->prev = tc;
+  registry_head = tc;
+  lock_release(&registry_lock);
+}
+
+static void registry_remove_locked(struct tcache *tc)
+{
+  if (tc->prev != NULL)
+    tc->prev->next = tc->next;
+  else
+    registry_head = tc->next;
+  if (tc->next != NULL)
+    tc->next->prev = tc->prev;
+}
+
+/* Hand a cache back: its blocks, its counters, then the cache itself. */
+static void tcache_retire(struct tcache *tc)
+{
+  tcache_flush_all(tc);
+  lock_acquire(&registry_lock);
+  registry_remove_locked(tc);
+  lock_release(&registry_lock);
+  stats_publish(tc);
+  stats_absorb_calls(tc->calls);
+  backend_free(tc);
+}
+
+static void on_thread_exit(void *arg)
+{
+  tcache_self = NULL;
+  tcache_state = TCACHE_RETIRED;
+  tcache_retire(arg);
+}
+
+void tcache_init(bool enabled)
+{
+  tcache_key = random_key();
+  caching_enabled = enabled;
+  thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
+}
+
+static struct tcache *tcache_create(void)
+{
+  struct tcache *tc = backend_alloc(block_size_for(sizeof *tc), BACKEND_ZERO);
+  if (tc == NULL)
+    return NULL;
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    tc->bins[cls].limit = bin_limit(cls);
+    tc->bins[cls].batch = 1;
+  }
+  registry_add(tc);
+  tcache_self = tc;
+  tcache_state = TCACHE_ACTIVE;
+  pthread_setspecific(thread_exit_key, tc);
+  return tc;
+}
+
+struct tcache *tcache_get(void)
+{
+  if (likely(tcache_self != NULL))
+    return tcache_self;
+  if (tcache_state != TCACHE_NONE || !caching_enabled || !thread_key_ready)
+    return NULL;
+  return tcache_create();
+}
+
+void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
+{
+  struct tcache_bin *bin = &tc->bins[cls];
+  void *blocks[FLUSH_BATCH_MAX];
+  size_t want = bin->batch;
+  if (bin->batch <= bin->limit / 4)
+    bin->batch *= 2;
+  size_t got = backend_alloc_batch(class_block_size(cls), blocks, want);
+  stats_publish(tc);
+  if (got == 0)
+    return NULL;
+  for (size_t i = 1; i < got; i++) {
+    void **block = blocks[i];
+    block[0] = bin->head;
+    block[1] = (void *)(uintptr_t)tcache_key;
+    bin->head = block;
+    bin->count++;
+  }
+  return blocks[0];
+}
+
+/* Detach the list after its first keep blocks into out[]; returns how many were detached. */
+static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out)
+{
+  void **cut = bin->head;
+  for (uint32_t i = 1; i < keep && cut != NULL; i++)
+    cut = cut[0];
+  void **block;
+  if (keep == 0) {
+    block = bin->head;
+    bin->head = NULL;
+  } else {
+    block = cut ? cut[0] : NULL;
+    if (cut != NULL)
+      cut[0] = NULL;
+  }
+  size_t n = 0;
+  while (block != NULL) {
+    out[n++] = block;
+    block = block[0];
+  }
+  bin->count -= (uint32_t)n;
+  return n;
+}
+
+void tcache_flush_half(struct tcache *tc, unsigned cls)
+{
+  void *blocks[FLUSH_BATCH_MAX];
+  struct tcache_bin *bin = &tc->bins[cls];
+  size_t n = bin_detach_after(bin, bin->count / 2, blocks);
+  backend_free_batch(blocks, n);
+  stats_publish(tc);
+}
+
+void tcache_flush_all(struct tcache *tc)
+{
+  void *blocks[FLUSH_BATCH_MAX];
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    size_t n = bin_detach_after(&tc->bins[cls], 0, blocks);
+    if (n != 0)
+      backend_free_batch(blocks, n);
+  }
+}
+
+void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+{
+  for (void **block = tc->bins[cls].head; block != NULL; block = block[0])
+    if (block == payload)
+      report_misuse("double free", payload, fn);
+}
+
+static int bin_check(const struct tcache_bin *bin, unsigned cls)
+{
+  uint32_t length = 0;
+  for (void **block = bin->head; block != NULL; block = block[0]) {
+    uint64_t tag = *block_tag(block);
+    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls))
+      return CHECK_FAIL(102, "cached block with a wrong tag", block);
+    if ((uint64_t)(uintptr_t)block[1] != tcache_key)
+      return CHECK_FAIL(102, "cached block without the cache key", block);
+    if (++length > bin->count)
+      return CHECK_FAIL(103, "bin list longer than its count (a cycle or a block cached twice)",
+                        block);
+  }
+  if (length != bin->count || bin->count > bin->limit)
+    return CHECK_FAIL(101, "bin count differs from its list or passes its limit", bin);
+  return 0;
+}
+
+int tcache_check(void)
+{
+  struct tcache *tc = tcache_self;
+  if (tc == NULL)
+    return 0;
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    int broken = bin_check(&tc->bins[cls], cls);
+    if (broken)
+      return broken;
+  }
+  return 0;
+}
+
+uint64_t tcache_cached_bytes(void)
+{
+  uint64_t bytes = 0;
+  lock_acquire(&registry_lock);
+  for (struct tcache *tc = registry_head; tc != NULL; tc = tc->next)
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+      bytes += (uint64_t)__atomic_load_n(&tc->bins[cls].count, __ATOMIC_RELAXED) *
+               class_block_size(cls);
+  lock_release(&registry_lock);
+  return bytes;
+}
+
+void tcache_registry_lock(void) { lock_acquire(&registry_lock); }
+void tcache_registry_unlock(void) { lock_release(&registry_lock); }
+struct tcache *tcache_registry_first(void) { return registry_head; }
+
+void tcache_fork_prepare(void) { lock_acquire(&registry_lock); }
+void tcache_fork_parent(void) { lock_release(&registry_lock); }
+
+/* In the child only the forking thread lives on: hand back every other thread's cache. */
+void tcache_fork_child(void)
+{
+  lock_reset(&registry_lock);
+  struct tcache *tc = registry_head;
+  while (tc != NULL) {
+    struct tcache *next = tc->next;
+    if (tc != tcache_self)
+      tcache_retire(tc);
+    tc = next;
+  }
+}

@@ -1,0 +1,111 @@
+/* tcache.h: the per-thread cache of free small blocks, in front of the backend.
+ *
+ * Each thread that allocates gets one struct tcache, itself a backend block, found through an
+ * initial-exec thread-local pointer. It keeps, per size class, a LIFO list of free blocks
+ * threaded through their payloads:
+ *
+ *      bins[c].head --> +-----------------+      +-----------------+
+ *                       | next  ----------+----> | next = NULL     |
+ *                       | tcache_key      |      | tcache_key      |
+ *                       | (old contents)  |      | (old contents)  |
+ *                       +-----------------+      +-----------------+
+ *
+ * The backend still sees a cached block as in use; the front end never writes its tag.
+ * Invariants (checked by tcache_check):
+ *   T1  bins[c].count equals the length of bins[c]'s list and is at most bins[c].limit.
+ *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), and
+ *       word 1 equal to tcache_key.
+ *   T3  no block is on two lists, or twice on one.
+ * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
+ * A miss refills the bin from the backend in one batch, whose size starts at one block and
+ * doubles with each refill up to half the bin (a thread that touches a class once does not
+ * take a bin's worth of memory); an overflowing free sends the
+ * older half of the bin back in one batch. A thread that exits hands its whole cache back.
+ */
+#ifndef PALLOC_TCACHE_H
+#define PALLOC_TCACHE_H
+
+#include "palloc.h"
+#include "size_class.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tcache_bin {
+  void *head;      /* most recently freed block of the class, or NULL */
+  uint32_t count;  /* blocks on the list */
+  uint16_t limit;  /* the most blocks the list may hold */
+  uint16_t batch;  /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
+};
+
+struct tcache {
+  struct tcache_bin bins[CLASS_COUNT];
+  int64_t unpublished_live;          /* usable bytes allocated - freed since the last publish */
+  uint64_t calls[PALLOC_FN_COUNT];   /* API calls made by this thread, by function */
+  struct tcache *next, *prev;        /* the registry of live caches (tcache_registry_lock) */
+};
+
+extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
+/* A random value stored in word 1 of every cached block, so that a second free of a cached
+ * block is noticed without a search in the common case. */
+extern uint64_t tcache_key;
+
+static inline void *tcache_pop(struct tcache *tc, unsigned cls)
+{
+  struct tcache_bin *bin = &tc->bins[cls];
+  void **block = bin->head;
+  if (likely(block != NULL)) {
+    bin->head = block[0];
+    block[1] = NULL;
+    bin->count--;
+  }
+  return block;
+}
+
+/* Search a bin for a block whose key word says it may already be cached; reports a double
+ * free (abort) when it is there. */
+void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn);
+
+/* Push a freed block; false when the bin is full. */
+static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+{
+  struct tcache_bin *bin = &tc->bins[cls];
+  void **block = payload;
+  if (unlikely((uint64_t)(uintptr_t)block[1] == tcache_key))
+    tcache_check_double_free(tc, cls, payload, fn);
+  if (unlikely(bin->count >= bin->limit))
+    return false;
+  block[0] = bin->head;
+  block[1] = (void *)(uintptr_t)tcache_key;
+  bin->head = block;
+  bin->count++;
+  return true;
+}
+
+/* The calling thread's cache, created on first use; NULL while palloc initialises, after the
+ * thread's cache was handed back at exit, or when caching is off (PALLOC_CHECK). */
+struct tcache *tcache_get(void);
+/* Refill class cls from the backend and pop one block; NULL when the backend has no memory. */
+void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
+/* Make room in a full bin by sending its older half back to the backend. */
+void tcache_flush_half(struct tcache *tc, unsigned cls);
+/* Send every cached block back to the backend. */
+void tcache_flush_all(struct tcache *tc);
+/* Walk the calling thread's cache and verify T1-T3; 0 or the number of the broken invariant
+ * (reported as 100 + n, to tell them from backend invariants). */
+int tcache_check(void);
+/* Set up the registry, the key and the thread-exit hook; called once from init. */
+void tcache_init(bool caching_enabled);
+/* Bytes held by all caches (other threads' counted by class size, approximately). */
+uint64_t tcache_cached_bytes(void);
+
+/* Iterate the registry under its lock (statistics). */
+void tcache_registry_lock(void);
+void tcache_registry_unlock(void);
+struct tcache *tcache_registry_first(void);
+
+void tcache_fork_prepare(void);
+void tcache_fork_parent(void);
+void tcache_fork_child(void);
+
+#endif /* PALLOC_TCACHE_H */
