@@ -41,8 +41,9 @@
  *   I8  the counters match the walk: free and in-use bytes and block counts, region bytes;
  *       and the bytes we hold are no more than os.c accounts.
  *   I9  mapped-alone blocks are consistent (sbrk_mapped.c).
- *   I10 the next-fit rover is NULL or the start of a block; in each region, the bytes from
- *       clean_from on are zero but for the tags of the block holding them.
+ *   I10 the search hints are right: the next-fit rover is NULL or the start of a block; each
+ *       region's first_free is its lowest free block (or its epilogue when none is free);
+ *       and the bytes from its clean_from on are zero but for the tags of their block.
  *
  * One lock (sbrk_lock) serialises everything; the front end's thread caches take the common
  * traffic. This backend never writes the tag of an in-use block except inside backend_resize
@@ -79,6 +80,7 @@ struct region {
   char *first;      /* the first block, just after the prologue */
   char *end;        /* one past the epilogue */
   char *clean_from; /* bytes from here to end read zero but for their block's tags */
+  char *first_free; /* the lowest free block, or the epilogue: where searches start */
   size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
@@ -188,6 +190,7 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
                         .end = (char *)align_down_addr((uintptr_t)(start + len), 16),
                         .len = len, .is_mapped = is_mapped };
   r->clean_from = r->first;
+  r->first_free = r->first;
   size_t size = (size_t)(epilogue_of(r) - r->first);
   write_tags(r->first, size, 0);
   write_epilogue(r->end);
@@ -195,6 +198,25 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   heap.region_bytes += len;
   note_peak();
   return r->first;
+}
+
+/* ---- The lowest free block of a region (searches start there; I10) ---------------------- */
+
+static void note_free_block(struct region *r, char *block)
+{
+  if (block < r->first_free)
+    r->first_free = block;
+}
+
+/* The block at first_free was taken: move on to the next free block (or the epilogue). */
+static void advance_first_free(struct region *r, char *taken)
+{
+  if (r->first_free != taken)
+    return;
+  char *b = taken;
+  while (!is_epilogue(b) && is_in_use(b))
+    b = next_block(b);
+  r->first_free = b;
 }
 
 /* ---- Coalescing -------------------------------------------------------------------------- */
@@ -215,6 +237,8 @@ static void merge_blocks(struct region *r, char *left, char *right)
   write_tags(left, size, 0);
   if (heap.rover == right)
     heap.rover = left;
+  if (r->first_free == right)
+    r->first_free = left;
   uncount_free(0, 1);
 }
 
@@ -230,6 +254,7 @@ static char *coalesce(struct region *r, char *block)
     merge_blocks(r, prev, block);
     block = prev;
   }
+  note_free_block(r, block);
   return block;
 }
 
@@ -387,7 +412,7 @@ static char *first_fit_in(char *from, char *until, size_t asize)
 static char *first_fit(size_t asize, struct region **region)
 {
   for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
-    char *b = r->start ? first_fit_in(r->first, NULL, asize) : NULL;
+    char *b = r->start ? first_fit_in(r->first_free, NULL, asize) : NULL;
     if (b != NULL) {
       *region = r;
       return b;
@@ -407,7 +432,7 @@ static char *next_fit(size_t asize, struct region **region)
   for (size_t i = 1; b == NULL && i <= MAX_REGIONS; i++) {
     r = &heap.regions[(size_t)(home - heap.regions + i) % MAX_REGIONS];
     if (r->start != NULL)
-      b = first_fit_in(r->first, r == home ? heap.rover : NULL, asize);
+      b = first_fit_in(r->first_free, r == home ? heap.rover : NULL, asize);
   }
   *region = r;
   return b;
@@ -418,7 +443,7 @@ static char *best_fit(size_t asize, struct region **region)
 {
   char *best = NULL;
   for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
-    for (char *b = r->start ? r->first : NULL; b != NULL && !is_epilogue(b); b = next_block(b)) {
+    for (char *b = r->start ? r->first_free : NULL; b && !is_epilogue(b); b = next_block(b)) {
       if (fits(b, asize) && (best == NULL || block_size(b) < block_size(best))) {
         best = b;
         *region = r;
@@ -441,7 +466,7 @@ static char *find_fit(size_t asize, struct region **region)
 
 /* Split block (in use, of size >= asize) when the remainder can hold a minimum block; the
  * remainder becomes free. Does not coalesce: callers know the remainder's next neighbour. */
-static void split_block(char *block, size_t asize)
+static void split_block(struct region *r, char *block, size_t asize)
 {
   size_t size = block_size(block);
   if (size - asize < BACKEND_MIN_BLOCK)
@@ -450,6 +475,7 @@ static void split_block(char *block, size_t asize)
   write_tags(block + asize, size - asize, 0);
   heap.used_bytes -= size - asize;
   count_free(size - asize, 1);
+  note_free_block(r, block + asize);
 }
 
 static void mark_dirty_up_to(struct region *r, char *end)
@@ -469,7 +495,8 @@ static size_t place(struct region *r, char *block, size_t asize)
   heap.used_bytes += size;
   heap.used_count++;
   write_tags(block, size, TAG_IN_USE);
-  split_block(block, asize);
+  split_block(r, block, asize);
+  advance_first_free(r, block);
   heap.rover = block;
   char *payload_end = block + block_size(block) - WORD;
   mark_dirty_up_to(r, payload_end + WORD);
@@ -509,7 +536,7 @@ static void shrink_in_place(struct region *r, char *block, size_t new_size)
   size_t size = block_size(block);
   if (size - new_size < BACKEND_MIN_BLOCK)
     return;
-  split_block(block, new_size);
+  split_block(r, block, new_size);
   char *tail = coalesce(r, next_block(block));
   trim_top_if_worth_it(r, tail);
 }
@@ -523,8 +550,11 @@ static void absorb_next(struct region *r, char *block, size_t new_size)
   heap.used_bytes += block_size(next);
   if (heap.rover == next)
     heap.rover = block;
+  if (r->first_free == next)
+    r->first_free = block;
   write_tags(block, size, TAG_IN_USE);
-  split_block(block, new_size);
+  split_block(r, block, new_size);
+  advance_first_free(r, block);
   mark_dirty_up_to(r, next_block(block));
 }
 
@@ -919,11 +949,13 @@ static int check_region(struct region *r, struct walk_totals *totals)
 {
   int broken = check_sentinels(r);
   bool prev_free = false;
-  char *b = r->first;
+  char *b = r->first, *lowest_free = NULL;
   for (; !broken && b < epilogue_of(r); b = next_block(b)) {
     if ((broken = check_block(r, b, prev_free)) != 0)
       break;
     prev_free = !is_in_use(b);
+    if (prev_free && lowest_free == NULL)
+      lowest_free = b;
     if (prev_free) {
       totals->free_bytes += block_size(b);
       totals->free_count++;
@@ -935,6 +967,8 @@ static int check_region(struct region *r, struct walk_totals *totals)
   }
   if (!broken && b != epilogue_of(r))
     broken = CHECK_FAIL(2, "blocks overrun the epilogue", b);
+  if (!broken && r->first_free != (lowest_free ? lowest_free : epilogue_of(r)))
+    broken = CHECK_FAIL(10, "first_free is not the lowest free block", r->first_free);
   totals->region_bytes += r->len;
   return broken ? broken : check_clean_area(r);
 }

@@ -485,7 +485,13 @@ static void test_corruption(void)
   expect_broken(foot, NULL, SBRK_TAG_BIT3, 3);        /* header != footer */
   expect_broken(head, foot, SBRK_TAG_BIT3, 6);        /* both carry bit 3 */
   expect_broken(head, foot, TAG_MAPPED, 6);
-  expect_broken(head, foot, TAG_IN_USE, 8);           /* looks free: the counters disagree */
+  expect_broken(head, foot, TAG_IN_USE, 10);          /* looks free, below first_free */
+  void *c[5];
+  alloc_adjacent(c, 5, 64);
+  free_checked(c[0]);                                 /* c[0] is now the lowest free block */
+  expect_broken(block_tag(c[2]), (uint64_t *)((char *)c[2] + 64 - 16), TAG_IN_USE, 8);
+  for (int i = 1; i < 5; i++)                         /* ^ free above first_free: counters */
+    free_checked(c[i]);
   free_checked(b[0]);
   expect_broken(head, foot, TAG_IN_USE, 4);           /* two adjacent free blocks */
   uint64_t *prologue_footer = (uint64_t *)((char *)b[0] - 16);
