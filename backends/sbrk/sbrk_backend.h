@@ -25,11 +25,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SBRK_MAP_THRESHOLD  ((size_t)256 * 1024)
-#define SBRK_GROW_MIN       ((size_t)64 * 1024)
-#define SBRK_TRIM_THRESHOLD ((size_t)256 * 1024)
-#define SBRK_TOP_PAD        ((size_t)64 * 1024)
-#define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
+#ifndef SBRK_MAP_THRESHOLD /* each may be set at build time (CPPFLAGS=-DSBRK_...=bytes) */
+#  define SBRK_MAP_THRESHOLD  ((size_t)256 * 1024)
+#endif
+#ifndef SBRK_GROW_MIN
+#  define SBRK_GROW_MIN       ((size_t)64 * 1024)
+#endif
+#ifndef SBRK_TRIM_THRESHOLD
+#  define SBRK_TRIM_THRESHOLD ((size_t)256 * 1024)
+#endif
+#ifndef SBRK_TOP_PAD
+#  define SBRK_TOP_PAD        ((size_t)64 * 1024)
+#endif
+#ifndef SBRK_MAP_REGION_MIN
+#  define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
+#endif
 
 /* Bit 3 of the tag (TAG_CACHED in backend.h's first version, TAG_RESERVED since): this backend
  * never sets it, and refuses to free a block that has it. */

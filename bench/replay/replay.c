@@ -9,9 +9,11 @@
  *
  * Usage: replay [-f first|next|best] [-n passes] TRACE...
  * Each trace is replayed in a forked child (a fresh heap each time). One line per trace:
- *   trace  policy  utilization  ops  seconds  Mops/s  peak_rss_kib
+ *   trace  policy  utilization  bound  ops  seconds  Mops/s  peak_rss_kib
  * utilization = peak live payload bytes (the sizes asked for) / peak heap bytes (backend's
  * peak_mapped_bytes; in malloc mode palloc's own peak when palloc is preloaded, else "-").
+ * bound = the best utilization any placement could reach with the sbrk backend's block
+ * format: peak live payload / peak live block bytes (16 bytes of tags, 16-byte rounding).
  * Throughput counts every operation of every pass (the first pass measures utilization).
  * Backend mode writes a marker word at both ends of every block and checks it before a free;
  * malloc mode writes every byte asked for (programs use their memory: RSS must show it).
@@ -116,12 +118,14 @@ static double now(void)
 
 /* ---- The two allocators under test -------------------------------------------------------- */
 
-#ifdef REPLAY_BACKEND
+/* The sbrk backend's block for a request (the front end's block_size_for()). */
 static size_t block_size_for(size_t request)
 {
-  size_t size = (request + BACKEND_BLOCK_OVERHEAD + 15) & ~(size_t)15;
-  return size < BACKEND_MIN_BLOCK ? BACKEND_MIN_BLOCK : size;
+  size_t size = (request + 16 + 15) & ~(size_t)15;
+  return size < 32 ? 32 : size;
 }
+
+#ifdef REPLAY_BACKEND
 
 static void *do_alloc(size_t n) { return backend_alloc(block_size_for(n), 0); }
 static void do_free(void *p) { backend_free(p); }
@@ -213,9 +217,14 @@ struct result {
   bool ok;
 };
 
-static bool replay_once(const struct trace *t, void **blocks, size_t *sizes, uint64_t *peak_live)
+struct peaks {
+  uint64_t payload;  /* bytes asked for */
+  uint64_t blocks;   /* bytes of the blocks that hold them, at best */
+};
+
+static bool replay_once(const struct trace *t, void **blocks, size_t *sizes, struct peaks *peak)
 {
-  uint64_t live = 0;
+  uint64_t live = 0, live_blocks = 0;
   for (size_t i = 0; i < t->op_count; i++) {
     const struct op *op = &t->ops[i];
     void *p = blocks[op->id];
@@ -224,6 +233,7 @@ static bool replay_once(const struct trace *t, void **blocks, size_t *sizes, uin
     if (op->kind == 'f') {
       do_free(p);
       live -= sizes[op->id];
+      live_blocks -= block_size_for(sizes[op->id]);
       blocks[op->id] = NULL;
       continue;
     }
@@ -231,11 +241,15 @@ static bool replay_once(const struct trace *t, void **blocks, size_t *sizes, uin
     if (p == NULL)
       return false;
     live += op->size - (op->kind == 'r' ? sizes[op->id] : 0);
+    live_blocks += block_size_for(op->size) -
+                   (op->kind == 'r' ? block_size_for(sizes[op->id]) : 0);
     touch(p, op->size, op->id);
     blocks[op->id] = p;
     sizes[op->id] = op->size;
-    if (live > *peak_live)
-      *peak_live = live;
+    if (live > peak->payload)
+      peak->payload = live;
+    if (live_blocks > peak->blocks)
+      peak->blocks = live_blocks;
   }
   return true;
 }
@@ -246,9 +260,9 @@ static void run_child(const char *path, const char *fit, int passes, int out_fd)
   void **blocks = driver_memory(t.id_count * sizeof *blocks);
   size_t *sizes = driver_memory(t.id_count * sizeof *sizes);
   const char *policy = setup_policy(fit);
-  uint64_t peak_live = 0, ignored = 0;
+  struct peaks peak = { 0, 0 }, ignored = { 0, 0 };
   double start = now();
-  bool ok = replay_once(&t, blocks, sizes, &peak_live);
+  bool ok = replay_once(&t, blocks, sizes, &peak);
   uint64_t peak_heap = heap_peak();
   for (int pass = 1; ok && pass < passes; pass++)
     ok = replay_once(&t, blocks, sizes, &ignored);
@@ -256,13 +270,15 @@ static void run_child(const char *path, const char *fit, int passes, int out_fd)
   const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
   char line[256];
   int n;
+  double bound = (double)peak.payload / (double)peak.blocks;
+  double mops = (double)t.op_count * passes / seconds / 1e6;
   if (peak_heap != 0)
-    n = snprintf(line, sizeof line, "%-20s %-6s %6.3f %9zu %8.4f %8.3f", name, policy,
-                 (double)peak_live / (double)peak_heap, t.op_count * (size_t)passes, seconds,
-                 (double)t.op_count * passes / seconds / 1e6);
+    n = snprintf(line, sizeof line, "%-20s %-6s %6.3f %6.3f %9zu %8.4f %8.3f", name, policy,
+                 (double)peak.payload / (double)peak_heap, bound, t.op_count * (size_t)passes,
+                 seconds, mops);
   else
-    n = snprintf(line, sizeof line, "%-20s %-6s %6s %9zu %8.4f %8.3f", name, policy, "-",
-                 t.op_count * (size_t)passes, seconds, (double)t.op_count * passes / seconds / 1e6);
+    n = snprintf(line, sizeof line, "%-20s %-6s %6s %6.3f %9zu %8.4f %8.3f", name, policy, "-",
+                 bound, t.op_count * (size_t)passes, seconds, mops);
   if (!ok)
     n = snprintf(line, sizeof line, "%-20s %-6s FAILED (out of memory or a block changed)",
                  name, policy);
@@ -306,8 +322,8 @@ int main(int argc, char **argv)
     else
       return fprintf(stderr, "usage: replay [-f first|next|best] [-n passes] TRACE...\n"), 2;
   }
-  printf("%-20s %-6s %6s %9s %8s %8s %10s\n", "trace", "policy", "util", "ops", "seconds",
-         "Mops/s", "rss_kib");
+  printf("%-20s %-6s %6s %6s %9s %8s %8s %10s\n", "trace", "policy", "util", "bound", "ops",
+         "seconds", "Mops/s", "rss_kib");
   for (int i = optind; i < argc; i++)
     failed |= replay_in_child(argv[i], fit, passes);
   return failed;

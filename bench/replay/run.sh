@@ -6,7 +6,7 @@ set -eu
 build=${1:-.}
 traces=${2:-$(dirname "$0")/traces}
 passes=${PASSES:-5}
-average() { awk 'NR > 1 && $3 != "-" { u += $3; t += $6; n++ } END { if (n) printf "average   util %.3f   Mops/s %.3f   (%d traces)\n", u / n, t / n, n }'; }
+average() { awk 'NR > 1 && $3 != "-" { u += $3; b += $4; t += $7; n++ } END { if (n) printf "average: util %.3f  bound %.3f  Mops/s %.3f  (%d traces)\n", u / n, b / n, t / n, n }'; }
 for fit in first next best; do
   echo "== sbrk backend, $fit fit (replay-sbrk -f $fit -n $passes)"
   "$build/bench/replay/replay-sbrk" -f "$fit" -n "$passes" "$traces"/*.rep | tee /tmp/replay.$$
