@@ -43,7 +43,14 @@
  *   I9  mapped-alone blocks are consistent (sbrk_mapped.c).
  *   I10 the search hints are right: the next-fit rover is NULL or the start of a block; each
  *       region's first_free is its lowest free block (or its epilogue when none is free);
- *       and the bytes from its clean_from on are zero but for the tags of their block.
+ *       each of its search floors floor[k] is a block start (or its epilogue) with no free
+ *       block of 2^k bytes or more below it; and the bytes from its clean_from on are zero but
+ *       for the tags of their block.
+ *
+ * The search hints keep first fit exact while sparing it the walk over the low part of the
+ * heap: a search for asize bytes (2^k <= asize < 2^(k+1)) starts at floor[k], and leaves
+ * floor[k] at the first free block of 2^k bytes or more it saw; a free block that appears or
+ * grows lowers the floors of every k it is big enough for.
  *
  * One lock (sbrk_lock) serialises everything; the front end's thread caches take the common
  * traffic. This backend never writes the tag of an in-use block except inside backend_resize
@@ -74,6 +81,8 @@
 #define PROLOGUE_SIZE 16
 #define REGION_OVERHEAD (24 + PROLOGUE_SIZE + WORD) /* the largest pad, prologue, epilogue */
 #define CLEAN_CHECK_BYTES 4096                      /* how far I10 reads past clean_from */
+#define FLOOR_COUNT 48                              /* search floors, by log2 of block size */
+#define FLOOR_LOW 5                                 /* log2(BACKEND_MIN_BLOCK): the first used */
 
 struct region {
   char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
@@ -81,6 +90,8 @@ struct region {
   char *end;        /* one past the epilogue */
   char *clean_from; /* bytes from here to end read zero but for their block's tags */
   char *first_free; /* the lowest free block, or the epilogue: where searches start */
+  char *floor[FLOOR_COUNT]; /* no free block of 2^k bytes or more lies below floor[k] */
+  unsigned floor_top;       /* floors above this one are unused: no block is that big */
   size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
@@ -129,6 +140,13 @@ static inline void write_tags(char *block, size_t size, uint64_t flags)
 static inline void write_epilogue(char *end) { *(uint64_t *)(end - WORD) = TAG_IN_USE; }
 static inline char *epilogue_of(struct region *r) { return r->end - WORD; }
 static inline char *last_block(struct region *r) { return prev_block(epilogue_of(r)); }
+
+/* The floor that searches for a block of size bytes use: log2 of the size. */
+static inline unsigned size_bucket(size_t size)
+{
+  unsigned k = highest_bit(size);
+  return k < FLOOR_COUNT ? k : FLOOR_COUNT - 1;
+}
 
 /* ---- Accounting -------------------------------------------------------------------------- */
 
@@ -191,6 +209,9 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
                         .len = len, .is_mapped = is_mapped };
   r->clean_from = r->first;
   r->first_free = r->first;
+  for (unsigned k = 0; k < FLOOR_COUNT; k++)
+    r->floor[k] = r->first;
+  r->floor_top = size_bucket(len);
   size_t size = (size_t)(epilogue_of(r) - r->first);
   write_tags(r->first, size, 0);
   write_epilogue(r->end);
@@ -202,10 +223,26 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
 
 /* ---- The lowest free block of a region (searches start there; I10) ---------------------- */
 
+/* A free block appeared or grew at block: no hint may stay above it. */
 static void note_free_block(struct region *r, char *block)
 {
   if (block < r->first_free)
     r->first_free = block;
+  for (unsigned k = FLOOR_LOW, top = size_bucket(block_size(block)); k <= top; k++)
+    if (r->floor[k] > block)
+      r->floor[k] = block;
+}
+
+/* The block starting at gone merged into the block at by (below it): hints move there. */
+static void forget_block_start(struct region *r, char *gone, char *by)
+{
+  if (heap.rover == gone)
+    heap.rover = by;
+  if (r->first_free == gone)
+    r->first_free = by;
+  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++)
+    if (r->floor[k] == gone)
+      r->floor[k] = by;
 }
 
 /* The block at first_free was taken: move on to the next free block (or the epilogue). */
@@ -235,10 +272,7 @@ static void merge_blocks(struct region *r, char *left, char *right)
   forget_tag(r, right - WORD);
   forget_tag(r, right);
   write_tags(left, size, 0);
-  if (heap.rover == right)
-    heap.rover = left;
-  if (r->first_free == right)
-    r->first_free = left;
+  forget_block_start(r, right, left);
   uncount_free(0, 1);
 }
 
@@ -282,6 +316,8 @@ static char *grow_region(struct region *r, size_t incr)
 {
   char *block = epilogue_of(r); /* the old epilogue becomes the new block's header */
   NOTE_ZERO_MEMORY(r->end, incr);
+  for (; r->floor_top < size_bucket(r->len + incr); r->floor_top++)
+    r->floor[r->floor_top + 1] = r->first; /* floors not kept so far start afresh */
   zero_partial_page(r->end);
   r->end += incr;
   r->len += incr;
@@ -383,6 +419,9 @@ static size_t trim_top(size_t pad)
   write_epilogue(r->end);
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
+  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++)
+    if (r->floor[k] > last)
+      r->floor[k] = last;
   return release;
 }
 
@@ -409,10 +448,39 @@ static char *first_fit_in(char *from, char *until, size_t asize)
   return NULL;
 }
 
+/* The search for asize bytes starts at the higher of first_free and floor[k]. */
+static char *search_start(struct region *r, size_t asize)
+{
+  if (size_bucket(asize) > r->floor_top)
+    return epilogue_of(r); /* no block of the region is that big */
+  char *floor = r->floor[size_bucket(asize)];
+  return floor > r->first_free ? floor : r->first_free;
+}
+
+/* First fit in one region, from its search start; leaves floor[k] at the first free block of
+ * 2^k bytes or more seen (the fit itself at the latest). */
+static char *first_fit_in_region(struct region *r, size_t asize)
+{
+  unsigned k = size_bucket(asize);
+  if (k > r->floor_top)
+    return NULL;
+  char *b = search_start(r, asize), *first_big = NULL;
+  for (; !is_epilogue(b); b = next_block(b)) {
+    if (is_in_use(b))
+      continue;
+    if (first_big == NULL && block_size(b) >= ((size_t)1 << k))
+      first_big = b;
+    if (block_size(b) >= asize)
+      break;
+  }
+  r->floor[k] = first_big ? first_big : b;
+  return is_epilogue(b) ? NULL : b;
+}
+
 static char *first_fit(size_t asize, struct region **region)
 {
   for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
-    char *b = r->start ? first_fit_in(r->first_free, NULL, asize) : NULL;
+    char *b = r->start ? first_fit_in_region(r, asize) : NULL;
     if (b != NULL) {
       *region = r;
       return b;
@@ -443,7 +511,8 @@ static char *best_fit(size_t asize, struct region **region)
 {
   char *best = NULL;
   for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
-    for (char *b = r->start ? r->first_free : NULL; b && !is_epilogue(b); b = next_block(b)) {
+    for (char *b = r->start ? search_start(r, asize) : NULL; b && !is_epilogue(b);
+         b = next_block(b)) {
       if (fits(b, asize) && (best == NULL || block_size(b) < block_size(best))) {
         best = b;
         *region = r;
@@ -548,10 +617,7 @@ static void absorb_next(struct region *r, char *block, size_t new_size)
   size_t size = block_size(block) + block_size(next);
   uncount_free(block_size(next), 1);
   heap.used_bytes += block_size(next);
-  if (heap.rover == next)
-    heap.rover = block;
-  if (r->first_free == next)
-    r->first_free = block;
+  forget_block_start(r, next, block);
   write_tags(block, size, TAG_IN_USE);
   split_block(r, block, new_size);
   advance_first_free(r, block);
@@ -945,6 +1011,21 @@ static int check_clean_area(struct region *r)
   return 0;
 }
 
+/* I10 for the floors: each is a block start or the epilogue, with no free block of 2^k
+ * bytes or more below it. */
+static int check_floors(struct region *r)
+{
+  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++) {
+    char *b = r->first;
+    while (b < r->floor[k] && !is_epilogue(b) &&
+           (is_in_use(b) || block_size(b) < ((size_t)1 << k)))
+      b = next_block(b);
+    if (b != r->floor[k])
+      return CHECK_FAIL(10, "search floor above a big enough free block", r->floor[k]);
+  }
+  return 0;
+}
+
 static int check_region(struct region *r, struct walk_totals *totals)
 {
   int broken = check_sentinels(r);
@@ -969,6 +1050,8 @@ static int check_region(struct region *r, struct walk_totals *totals)
     broken = CHECK_FAIL(2, "blocks overrun the epilogue", b);
   if (!broken && r->first_free != (lowest_free ? lowest_free : epilogue_of(r)))
     broken = CHECK_FAIL(10, "first_free is not the lowest free block", r->first_free);
+  if (!broken)
+    broken = check_floors(r);
   totals->region_bytes += r->len;
   return broken ? broken : check_clean_area(r);
 }
