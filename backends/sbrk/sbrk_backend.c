@@ -58,7 +58,7 @@
  * P bit is never used.
  */
 #include "config.h"
-#include "sbrk/sbrk_backend.h"
+#include "sbrk/sbrk_heap.h"
 
 #include "os.h"
 #include "util/bits.h"
@@ -76,105 +76,36 @@
 #  define NOTE_ZERO_MEMORY(addr, len) ((void)0)
 #endif
 
-#define WORD 8
-#define MAX_REGIONS 128
-#define PROLOGUE_SIZE 16
-#define REGION_OVERHEAD (24 + PROLOGUE_SIZE + WORD) /* the largest pad, prologue, epilogue */
-#define CLEAN_CHECK_BYTES 4096                      /* how far I10 reads past clean_from */
-#define FLOOR_COUNT 48                              /* search floors, by log2 of block size */
-#define FLOOR_LOW 5                                 /* log2(BACKEND_MIN_BLOCK): the first used */
-
-struct region {
-  char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
-  char *first;      /* the first block, just after the prologue */
-  char *end;        /* one past the epilogue */
-  char *clean_from; /* bytes from here to end read zero but for their block's tags */
-  char *first_free; /* the lowest free block, or the epilogue: where searches start */
-  char *floor[FLOOR_COUNT]; /* no free block of 2^k bytes or more lies below floor[k] */
-  unsigned floor_top;       /* floors above this one are unused: no block is that big */
-  size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
-  bool is_mapped;   /* obtained from mmap (else from sbrk) */
-};
-
-static palloc_lock sbrk_lock = PALLOC_LOCK_INIT;
-
-static struct {
-  struct region regions[MAX_REGIONS];
-  struct region *top;    /* the sbrk region that ends at the break we last set, or NULL */
-  char *our_break;       /* the break as we last set it */
-  bool sbrk_refused;     /* sbrk failed once: continue from mmap from then on */
-  bool initialised;
-  enum sbrk_fit fit;
-  char *rover;           /* next fit: the block the next search starts at, or NULL */
-  uint64_t free_bytes, free_count;  /* free heap blocks, tags included */
-  uint64_t used_bytes, used_count;  /* in-use heap blocks, tags included */
-  uint64_t region_bytes;            /* sum of the regions' len */
-  uint64_t peak_mapped_bytes;
-} heap;
-
-/* ---- Blocks: tags, neighbours (CS:APP's vocabulary; a block is its header's address) ---- */
-
-static inline uint64_t header(const char *block) { return *(const uint64_t *)block; }
-static inline size_t block_size(const char *block) { return tag_size(header(block)); }
-static inline bool is_in_use(const char *block) { return header(block) & TAG_IN_USE; }
-static inline char *payload_of(char *block) { return block + WORD; }
-static inline char *block_of(void *payload) { return (char *)payload - WORD; }
-static inline uint64_t *footer(char *block)
-{
-  return (uint64_t *)(block + block_size(block) - WORD);
-}
-static inline char *next_block(char *block) { return block + block_size(block); }
-static inline char *prev_block(char *block)
-{
-  return block - tag_size(*(uint64_t *)(block - WORD));
-}
-static inline bool is_prev_free(char *block) { return !(*(uint64_t *)(block - WORD) & TAG_IN_USE); }
-static inline bool is_epilogue(const char *block) { return block_size(block) == 0; }
-
-static inline void write_tags(char *block, size_t size, uint64_t flags)
-{
-  *(uint64_t *)block = (uint64_t)size | flags;
-  *(uint64_t *)(block + size - WORD) = (uint64_t)size | flags;
-}
-
-static inline void write_epilogue(char *end) { *(uint64_t *)(end - WORD) = TAG_IN_USE; }
-static inline char *epilogue_of(struct region *r) { return r->end - WORD; }
-static inline char *last_block(struct region *r) { return prev_block(epilogue_of(r)); }
-
-/* The floor that searches for a block of size bytes use: log2 of the size. */
-static inline unsigned size_bucket(size_t size)
-{
-  unsigned k = highest_bit(size);
-  return k < FLOOR_COUNT ? k : FLOOR_COUNT - 1;
-}
+palloc_lock sbrk_lock = PALLOC_LOCK_INIT;
+struct sbrk_heap sbrk_heap;
 
 /* ---- Accounting -------------------------------------------------------------------------- */
 
 static void count_free(size_t size, int blocks)
 {
-  heap.free_bytes += size;
-  heap.free_count += (uint64_t)(int64_t)blocks;
+  sbrk_heap.free_bytes += size;
+  sbrk_heap.free_count += (uint64_t)(int64_t)blocks;
 }
 
 static void uncount_free(size_t size, int blocks)
 {
-  heap.free_bytes -= size;
-  heap.free_count -= (uint64_t)(int64_t)blocks;
+  sbrk_heap.free_bytes -= size;
+  sbrk_heap.free_count -= (uint64_t)(int64_t)blocks;
 }
 
-static uint64_t held_bytes(void) { return heap.region_bytes + mapped_total_len(); }
+uint64_t sbrk_held_bytes(void) { return sbrk_heap.region_bytes + mapped_total_len(); }
 
 static void note_peak(void)
 {
-  if (held_bytes() > heap.peak_mapped_bytes)
-    heap.peak_mapped_bytes = held_bytes();
+  if (sbrk_held_bytes() > sbrk_heap.peak_mapped_bytes)
+    sbrk_heap.peak_mapped_bytes = sbrk_held_bytes();
 }
 
 /* ---- Regions ----------------------------------------------------------------------------- */
 
 static struct region *region_containing(const void *addr)
 {
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++)
+  for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++)
     if (r->start != NULL && (const char *)addr >= r->first && (const char *)addr < r->end)
       return r;
   return NULL;
@@ -182,7 +113,7 @@ static struct region *region_containing(const void *addr)
 
 static struct region *unused_region_slot(void)
 {
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++)
+  for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++)
     if (r->start == NULL)
       return r;
   return NULL;
@@ -216,7 +147,7 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   write_tags(r->first, size, 0);
   write_epilogue(r->end);
   count_free(size, 1);
-  heap.region_bytes += len;
+  sbrk_heap.region_bytes += len;
   note_peak();
   return r->first;
 }
@@ -236,8 +167,8 @@ static void note_free_block(struct region *r, char *block)
 /* The block starting at gone merged into the block at by (below it): hints move there. */
 static void forget_block_start(struct region *r, char *gone, char *by)
 {
-  if (heap.rover == gone)
-    heap.rover = by;
+  if (sbrk_heap.rover == gone)
+    sbrk_heap.rover = by;
   if (r->first_free == gone)
     r->first_free = by;
   for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++)
@@ -298,18 +229,18 @@ static char *coalesce(struct region *r, char *block)
  * corrupt. Checked before every walk and free (sbrk(0) is only a load in the C library). */
 static void refuse_break_below_heap(void)
 {
-  char *current_break = heap.top != NULL ? os_sbrk(0) : NULL;
-  if (current_break != NULL && current_break < heap.top->end)
+  char *current_break = sbrk_heap.top != NULL ? os_sbrk(0) : NULL;
+  if (current_break != NULL && current_break < sbrk_heap.top->end)
     report_misuse("heap corruption: break adjusted below the heap", current_break, "sbrk");
 }
 
 /* Whether the top region still ends at the break: nobody moved it since our last call. */
 static bool break_is_ours(void)
 {
-  return heap.top != NULL && os_sbrk(0) == heap.our_break;
+  return sbrk_heap.top != NULL && os_sbrk(0) == sbrk_heap.our_break;
 }
 
-static bool can_grow_top(void) { return !heap.sbrk_refused && break_is_ours(); }
+static bool can_grow_top(void) { return !sbrk_heap.sbrk_refused && break_is_ours(); }
 
 /* Add incr bytes, just obtained above r's end, to r as a free block; returns it coalesced. */
 static char *grow_region(struct region *r, size_t incr)
@@ -321,7 +252,7 @@ static char *grow_region(struct region *r, size_t incr)
   zero_partial_page(r->end);
   r->end += incr;
   r->len += incr;
-  heap.region_bytes += incr;
+  sbrk_heap.region_bytes += incr;
   write_tags(block, incr, 0);
   write_epilogue(r->end);
   count_free(incr, 1);
@@ -339,18 +270,18 @@ static char *new_region(size_t asize, struct region **region)
   if (r == NULL || asize > SIZE_MAX / 2)
     return NULL;
   *region = r;
-  if (!heap.sbrk_refused) {
+  if (!sbrk_heap.sbrk_refused) {
     char *current = os_sbrk(0);
     size_t len = (size_t)(align_up_addr((uintptr_t)current + need, page) - (uintptr_t)current);
     if (len < SBRK_GROW_MIN)
       len += align_up_addr(SBRK_GROW_MIN - len, page);
     char *start = current ? os_sbrk((intptr_t)len) : NULL;
     if (start != NULL) {
-      heap.our_break = start + len;
-      heap.top = r;
+      sbrk_heap.our_break = start + len;
+      sbrk_heap.top = r;
       return init_region(r, start, len, false);
     }
-    heap.sbrk_refused = true;
+    sbrk_heap.sbrk_refused = true;
   }
   size_t len = align_up_addr(need > SBRK_MAP_REGION_MIN ? need : SBRK_MAP_REGION_MIN, page);
   char *start = os_map(len);
@@ -360,7 +291,7 @@ static char *new_region(size_t asize, struct region **region)
 /* Grow the top region with sbrk so that its last block, free, holds asize bytes. */
 static char *extend_top(size_t asize)
 {
-  struct region *r = heap.top;
+  struct region *r = sbrk_heap.top;
   char *last = last_block(r);
   size_t have = is_in_use(last) ? 0 : block_size(last);
   if (asize > (size_t)PTRDIFF_MAX / 2)
@@ -369,13 +300,13 @@ static char *extend_top(size_t asize)
                               os_page_size());
   char *start = os_sbrk((intptr_t)incr);
   if (start == r->end) {
-    heap.our_break = start + incr;
+    sbrk_heap.our_break = start + incr;
     return grow_region(r, incr);
   }
   if (start != NULL) /* someone moved the break in between: give it back, start anew */
     os_sbrk(-(intptr_t)incr);
   else
-    heap.sbrk_refused = true;
+    sbrk_heap.sbrk_refused = true;
   return NULL;
 }
 
@@ -387,7 +318,7 @@ static char *extend_heap(size_t asize, struct region **region)
   if (can_grow_top()) {
     char *block = extend_top(asize);
     if (block != NULL) {
-      *region = heap.top;
+      *region = sbrk_heap.top;
       return block;
     }
   }
@@ -399,7 +330,7 @@ static size_t trim_top(size_t pad)
 {
   if (!break_is_ours())
     return 0;
-  struct region *r = heap.top;
+  struct region *r = sbrk_heap.top;
   char *last = last_block(r);
   if (is_in_use(last) || pad > SIZE_MAX / 4)
     return 0;
@@ -410,10 +341,10 @@ static size_t trim_top(size_t pad)
   size_t release = (size_t)(r->end - new_end);
   if (os_sbrk(-(intptr_t)release) == NULL)
     return 0;
-  heap.our_break = new_end;
+  sbrk_heap.our_break = new_end;
   r->end = new_end;
   r->len -= release;
-  heap.region_bytes -= release;
+  sbrk_heap.region_bytes -= release;
   uncount_free(release, 0);
   write_tags(last, (size_t)(epilogue_of(r) - last), 0);
   write_epilogue(r->end);
@@ -427,7 +358,7 @@ static size_t trim_top(size_t pad)
 
 static void trim_top_if_worth_it(struct region *r, char *free_block)
 {
-  if (r == heap.top && is_epilogue(next_block(free_block)) &&
+  if (r == sbrk_heap.top && is_epilogue(next_block(free_block)) &&
       block_size(free_block) >= SBRK_TRIM_THRESHOLD + SBRK_TOP_PAD)
     trim_top(SBRK_TOP_PAD);
 }
@@ -479,7 +410,7 @@ static char *first_fit_in_region(struct region *r, size_t asize)
 
 static char *first_fit(size_t asize, struct region **region)
 {
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
+  for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++) {
     char *b = r->start ? first_fit_in_region(r, asize) : NULL;
     if (b != NULL) {
       *region = r;
@@ -492,15 +423,15 @@ static char *first_fit(size_t asize, struct region **region)
 /* Next fit: from the rover to the end of every region, then round to the rover. */
 static char *next_fit(size_t asize, struct region **region)
 {
-  struct region *home = heap.rover ? region_containing(heap.rover) : NULL;
+  struct region *home = sbrk_heap.rover ? region_containing(sbrk_heap.rover) : NULL;
   if (home == NULL)
     return first_fit(asize, region);
   struct region *r = home;
-  char *b = first_fit_in(heap.rover, NULL, asize);
+  char *b = first_fit_in(sbrk_heap.rover, NULL, asize);
   for (size_t i = 1; b == NULL && i <= MAX_REGIONS; i++) {
-    r = &heap.regions[(size_t)(home - heap.regions + i) % MAX_REGIONS];
+    r = &sbrk_heap.regions[(size_t)(home - sbrk_heap.regions + i) % MAX_REGIONS];
     if (r->start != NULL)
-      b = first_fit_in(r->first_free, r == home ? heap.rover : NULL, asize);
+      b = first_fit_in(r->first_free, r == home ? sbrk_heap.rover : NULL, asize);
   }
   *region = r;
   return b;
@@ -510,7 +441,7 @@ static char *next_fit(size_t asize, struct region **region)
 static char *best_fit(size_t asize, struct region **region)
 {
   char *best = NULL;
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
+  for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++) {
     for (char *b = r->start ? search_start(r, asize) : NULL; b && !is_epilogue(b);
          b = next_block(b)) {
       if (fits(b, asize) && (best == NULL || block_size(b) < block_size(best))) {
@@ -526,7 +457,7 @@ static char *best_fit(size_t asize, struct region **region)
 
 static char *find_fit(size_t asize, struct region **region)
 {
-  switch (heap.fit) {
+  switch (sbrk_heap.fit) {
   case SBRK_FIT_NEXT: return next_fit(asize, region);
   case SBRK_FIT_BEST: return best_fit(asize, region);
   default: return first_fit(asize, region);
@@ -542,7 +473,7 @@ static void split_block(struct region *r, char *block, size_t asize)
     return;
   write_tags(block, asize, TAG_IN_USE);
   write_tags(block + asize, size - asize, 0);
-  heap.used_bytes -= size - asize;
+  sbrk_heap.used_bytes -= size - asize;
   count_free(size - asize, 1);
   note_free_block(r, block + asize);
 }
@@ -561,12 +492,12 @@ static size_t place(struct region *r, char *block, size_t asize)
   char *payload = payload_of(block);
   char *clean = r->clean_from;
   uncount_free(size, 1);
-  heap.used_bytes += size;
-  heap.used_count++;
+  sbrk_heap.used_bytes += size;
+  sbrk_heap.used_count++;
   write_tags(block, size, TAG_IN_USE);
   split_block(r, block, asize);
   advance_first_free(r, block);
-  heap.rover = block;
+  sbrk_heap.rover = block;
   char *payload_end = block + block_size(block) - WORD;
   mark_dirty_up_to(r, payload_end + WORD);
   return clean <= payload ? 0 : (size_t)((clean < payload_end ? clean : payload_end) - payload);
@@ -591,8 +522,8 @@ static char *take_block(size_t asize, struct region **region, size_t *dirty)
 static void free_heap_block(struct region *r, char *block)
 {
   size_t size = block_size(block);
-  heap.used_bytes -= size;
-  heap.used_count--;
+  sbrk_heap.used_bytes -= size;
+  sbrk_heap.used_count--;
   write_tags(block, size, 0);
   count_free(size, 1);
   block = coalesce(r, block);
@@ -616,7 +547,7 @@ static void absorb_next(struct region *r, char *block, size_t new_size)
   char *next = next_block(block);
   size_t size = block_size(block) + block_size(next);
   uncount_free(block_size(next), 1);
-  heap.used_bytes += block_size(next);
+  sbrk_heap.used_bytes += block_size(next);
   forget_block_start(r, next, block);
   write_tags(block, size, TAG_IN_USE);
   split_block(r, block, new_size);
@@ -630,7 +561,7 @@ static bool grow_in_place(struct region *r, char *block, size_t new_size)
   size_t have = block_size(block) + (is_in_use(next) ? 0 : block_size(next));
   if (have < new_size) {
     bool next_is_top = is_epilogue(next) || (!is_in_use(next) && is_epilogue(next_block(next)));
-    bool can_extend = r == heap.top && next_is_top && can_grow_top();
+    bool can_extend = r == sbrk_heap.top && next_is_top && can_grow_top();
     if (!can_extend || extend_top(new_size - block_size(block)) == NULL)
       return false;
   }
@@ -708,15 +639,15 @@ static enum sbrk_fit fit_from_environment(void)
 int backend_init(void)
 {
   lock_acquire(&sbrk_lock);
-  if (!heap.initialised) {
-    heap.fit = fit_from_environment();
-    heap.initialised = true;
+  if (!sbrk_heap.initialised) {
+    sbrk_heap.fit = fit_from_environment();
+    sbrk_heap.initialised = true;
   }
   lock_release(&sbrk_lock);
   return 0;
 }
 
-enum sbrk_fit sbrk_fit_policy(void) { return heap.fit; }
+enum sbrk_fit sbrk_fit_policy(void) { return sbrk_heap.fit; }
 
 void *sbrk_clean_from(const void *addr)
 {
@@ -730,8 +661,8 @@ void *sbrk_clean_from(const void *addr)
 void sbrk_set_fit_policy(enum sbrk_fit fit)
 {
   lock_acquire(&sbrk_lock);
-  heap.fit = fit;
-  heap.initialised = true;
+  sbrk_heap.fit = fit;
+  sbrk_heap.initialised = true;
   lock_release(&sbrk_lock);
 }
 
@@ -795,7 +726,7 @@ static char *cut_front_gap(struct region *r, char *block, size_t alignment)
     return block;
   write_tags(block + gap, size - gap, TAG_IN_USE);
   write_tags(block, gap, 0);
-  heap.used_bytes -= gap;
+  sbrk_heap.used_bytes -= gap;
   count_free(gap, 1);
   coalesce(r, block);
   return block + gap;
@@ -903,10 +834,10 @@ bool backend_owns(const void *payload)
 void backend_get_stats(struct backend_stats *stats)
 {
   lock_acquire(&sbrk_lock);
-  stats->mapped_bytes = held_bytes();
-  stats->peak_mapped_bytes = heap.peak_mapped_bytes;
-  stats->free_bytes = heap.free_bytes;
-  stats->in_use_bytes = heap.used_bytes + mapped_block_bytes();
+  stats->mapped_bytes = sbrk_held_bytes();
+  stats->peak_mapped_bytes = sbrk_heap.peak_mapped_bytes;
+  stats->free_bytes = sbrk_heap.free_bytes;
+  stats->in_use_bytes = sbrk_heap.used_bytes + mapped_block_bytes();
   stats->mapped_block_bytes = mapped_block_bytes();
   lock_release(&sbrk_lock);
 }
@@ -921,9 +852,9 @@ static size_t unmap_if_empty(struct region *r)
   if (!os_unmap(r->start, len))
     return 0;
   uncount_free(size, 1);
-  heap.region_bytes -= len;
-  if (heap.rover != NULL && heap.rover >= r->first && heap.rover < r->end)
-    heap.rover = NULL;
+  sbrk_heap.region_bytes -= len;
+  if (sbrk_heap.rover != NULL && sbrk_heap.rover >= r->first && sbrk_heap.rover < r->end)
+    sbrk_heap.rover = NULL;
   r->start = NULL;
   return len;
 }
@@ -944,13 +875,13 @@ size_t backend_trim(size_t pad)
 {
   lock_acquire(&sbrk_lock);
   size_t released = trim_top(pad);
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++) {
+  for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++) {
     if (r->start != NULL)
       released += unmap_if_empty(r);
     if (r->start == NULL)
       continue;
     for (char *b = r->first; !is_epilogue(b); b = next_block(b))
-      if (!is_in_use(b) && !(r == heap.top && is_epilogue(next_block(b))))
+      if (!is_in_use(b) && !(r == sbrk_heap.top && is_epilogue(next_block(b))))
         released += release_free_pages(b);
   }
   lock_release(&sbrk_lock);
@@ -960,140 +891,3 @@ size_t backend_trim(size_t pad)
 void backend_fork_prepare(void) { lock_acquire(&sbrk_lock); }
 void backend_fork_parent(void) { lock_release(&sbrk_lock); }
 void backend_fork_child(void) { lock_reset(&sbrk_lock); }
-
-/* ---- The heap checker -------------------------------------------------------------------- */
-
-struct walk_totals {
-  uint64_t free_bytes, free_count, used_bytes, used_count, region_bytes;
-  bool rover_seen;
-};
-
-static int check_sentinels(struct region *r)
-{
-  char *prologue = r->first - PROLOGUE_SIZE;
-  if (header(prologue) != (PROLOGUE_SIZE | TAG_IN_USE) ||
-      *(uint64_t *)(prologue + WORD) != (PROLOGUE_SIZE | TAG_IN_USE))
-    return CHECK_FAIL(1, "damaged prologue", prologue);
-  if (header(epilogue_of(r)) != TAG_IN_USE)
-    return CHECK_FAIL(1, "damaged epilogue", epilogue_of(r));
-  return 0;
-}
-
-static int check_block(struct region *r, char *block, bool prev_free)
-{
-  uint64_t tag = header(block);
-  size_t size = tag_size(tag);
-  if (((uintptr_t)payload_of(block) & 15) != 0)
-    return CHECK_FAIL(5, "payload not 16-aligned", payload_of(block));
-  if (size < BACKEND_MIN_BLOCK || size > (size_t)(epilogue_of(r) - block))
-    return CHECK_FAIL(2, "block size breaks the tiling", block);
-  if (*footer(block) != tag)
-    return CHECK_FAIL(3, "header differs from footer", block);
-  if (tag & (TAG_MAPPED | TAG_PREV_FREE | SBRK_TAG_BIT3))
-    return CHECK_FAIL(6, "heap block with a flag other than U", block);
-  if (prev_free && !(tag & TAG_IN_USE))
-    return CHECK_FAIL(4, "two adjacent free blocks", block);
-  return 0;
-}
-
-static int check_clean_area(struct region *r)
-{
-  if (r->clean_from < r->first || r->clean_from > epilogue_of(r))
-    return CHECK_FAIL(10, "clean_from outside its region", r->clean_from);
-  char *holder = r->first;
-  while (!is_epilogue(holder) && next_block(holder) <= r->clean_from)
-    holder = next_block(holder);
-  char *limit = r->clean_from + CLEAN_CHECK_BYTES < epilogue_of(r) ?
-                r->clean_from + CLEAN_CHECK_BYTES : epilogue_of(r);
-  for (char *w = (char *)align_up_addr((uintptr_t)r->clean_from, WORD); w < limit; w += WORD)
-    if (*(uint64_t *)w != 0 && w != holder && w != (char *)footer(holder))
-      return CHECK_FAIL(10, "non-zero byte in the clean area", w);
-  return 0;
-}
-
-/* I10 for the floors: each is a block start or the epilogue, with no free block of 2^k
- * bytes or more below it. */
-static int check_floors(struct region *r)
-{
-  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++) {
-    char *b = r->first;
-    while (b < r->floor[k] && !is_epilogue(b) &&
-           (is_in_use(b) || block_size(b) < ((size_t)1 << k)))
-      b = next_block(b);
-    if (b != r->floor[k])
-      return CHECK_FAIL(10, "search floor above a big enough free block", r->floor[k]);
-  }
-  return 0;
-}
-
-static int check_region(struct region *r, struct walk_totals *totals)
-{
-  int broken = check_sentinels(r);
-  bool prev_free = false;
-  char *b = r->first, *lowest_free = NULL;
-  for (; !broken && b < epilogue_of(r); b = next_block(b)) {
-    if ((broken = check_block(r, b, prev_free)) != 0)
-      break;
-    prev_free = !is_in_use(b);
-    if (prev_free && lowest_free == NULL)
-      lowest_free = b;
-    if (prev_free) {
-      totals->free_bytes += block_size(b);
-      totals->free_count++;
-    } else {
-      totals->used_bytes += block_size(b);
-      totals->used_count++;
-    }
-    totals->rover_seen |= b == heap.rover;
-  }
-  if (!broken && b != epilogue_of(r))
-    broken = CHECK_FAIL(2, "blocks overrun the epilogue", b);
-  if (!broken && r->first_free != (lowest_free ? lowest_free : epilogue_of(r)))
-    broken = CHECK_FAIL(10, "first_free is not the lowest free block", r->first_free);
-  if (!broken)
-    broken = check_floors(r);
-  totals->region_bytes += r->len;
-  return broken ? broken : check_clean_area(r);
-}
-
-static int check_break(void)
-{
-  char *current = os_sbrk(0);
-  for (struct region *r = heap.regions; r < heap.regions + MAX_REGIONS; r++)
-    if (r->start != NULL && !r->is_mapped && current < r->end)
-      return CHECK_FAIL(7, "break below the end of an sbrk region", current);
-  if (heap.top != NULL && heap.top->end != heap.our_break)
-    return CHECK_FAIL(7, "top region does not end at our break", heap.top->end);
-  return 0;
-}
-
-static int check_counters(const struct walk_totals *t)
-{
-  if (t->free_bytes != heap.free_bytes || t->free_count != heap.free_count)
-    return CHECK_FAIL(8, "free blocks differ from the counters", NULL);
-  if (t->used_bytes != heap.used_bytes || t->used_count != heap.used_count)
-    return CHECK_FAIL(8, "in-use blocks differ from the counters", NULL);
-  if (t->region_bytes != heap.region_bytes || held_bytes() > os_mapped_bytes() ||
-      held_bytes() > heap.peak_mapped_bytes)
-    return CHECK_FAIL(8, "region bytes differ from the counters", NULL);
-  if (heap.rover != NULL && !t->rover_seen)
-    return CHECK_FAIL(10, "rover not at a block", heap.rover);
-  return 0;
-}
-
-int backend_check_heap(void)
-{
-  struct walk_totals totals = { 0 };
-  int broken = 0;
-  lock_acquire(&sbrk_lock);
-  broken = check_break(); /* first: a lowered break would make the walk fault */
-  for (struct region *r = heap.regions; !broken && r < heap.regions + MAX_REGIONS; r++)
-    if (r->start != NULL)
-      broken = check_region(r, &totals);
-  if (!broken)
-    broken = check_counters(&totals);
-  if (!broken)
-    broken = mapped_check();
-  lock_release(&sbrk_lock);
-  return broken;
-}
