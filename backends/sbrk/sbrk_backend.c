@@ -2,8 +2,10 @@
  *
  * Owns the heap: its regions, every block in them, placement (first, next or best fit over
  * the implicit list), splitting, coalescing, resizing in place, lowering the break when the
- * heap's top is free, living with other code that moves the break, and the heap checker.
- * Blocks of SBRK_MAP_THRESHOLD bytes or more are mapped on their own (sbrk_mapped.c).
+ * heap's top is free, living with other code that moves the break, and backend.h's functions.
+ * Blocks of SBRK_MAP_THRESHOLD bytes or more are mapped on their own (sbrk_mapped.c); the
+ * heap checker, one check per invariant below, is sbrk_check.c; the state they share and the
+ * block helpers are in sbrk_heap.h.
  *
  * The heap is one region grown with sbrk. When sbrk fails, or something else in the process
  * moved the break since our last call, the heap continues in a new region: from sbrk at the
@@ -27,7 +29,7 @@
  *   The prologue (an in-use 16-byte block) and the epilogue (an in-use header of size 0) are
  *   sentinels: coalescing and walking never need to test for the region's ends.
  *
- * Invariants (backend_check_heap() checks each and returns its number):
+ * Invariants (backend_check_heap() in sbrk_check.c checks each and returns its number):
  *   I1  every region opens with the prologue (header and footer 16|U) and closes with the
  *       epilogue (0|U) in its last word.
  *   I2  the blocks tile each region exactly: from the first block, adding sizes reaches the

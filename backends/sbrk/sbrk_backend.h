@@ -1,8 +1,8 @@
-/* sbrk_backend.h: what the two files of the sbrk backend share, and its tunables.
+/* sbrk_backend.h: the sbrk backend's tunables, its test hooks, and its mapped blocks' API.
  *
  * sbrk_backend.c owns the boundary-tag heap (regions grown with sbrk, or mapped when the break
- * is not ours to move); sbrk_mapped.c owns the blocks that live in a mapping of their own.
- * Every function declared here runs with the backend's one lock held (sbrk_lock).
+ * is not ours to move); sbrk_mapped.c owns the blocks that live in a mapping of their own;
+ * sbrk_check.c checks both. The mapped_* functions run with the backend's lock held.
  *
  * Tunables (bytes):
  *   SBRK_MAP_THRESHOLD  a block of at least this size is mapped on its own (sbrk_mapped.c);
