@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "sbrk/sbrk_backend.h"
+#include "sbrk/sbrk_heap.h" /* the corruption tests reach into the hints */
 
 #include "os.h"
 
@@ -490,7 +491,21 @@ static void test_corruption(void)
   alloc_adjacent(c, 5, 64);
   free_checked(c[0]);                                 /* c[0] is now the lowest free block */
   expect_broken(block_tag(c[2]), (uint64_t *)((char *)c[2] + 64 - 16), TAG_IN_USE, 8);
-  for (int i = 1; i < 5; i++)                         /* ^ free above first_free: counters */
+  /* ^ c[2] looks free, above first_free: only the counters disagree */
+  struct region *r = sbrk_heap.regions;                /* the search hints of c's region */
+  while (!(r->start != NULL && (char *)c[0] >= r->first && (char *)c[0] < r->end))
+    r++;
+  char *saved_floor = r->floor[FLOOR_LOW], *saved_first_free = r->first_free;
+  r->floor[FLOOR_LOW] = r->end - 8;                   /* a floor above the free c[0] */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  r->floor[FLOOR_LOW] = saved_floor;
+  r->first_free = (char *)c[2] - 8;                   /* first_free above the free c[0] */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  r->first_free = saved_first_free;
+  CHECK_HEAP();
+  for (int i = 1; i < 5; i++)
     free_checked(c[i]);
   free_checked(b[0]);
   expect_broken(head, foot, TAG_IN_USE, 4);           /* two adjacent free blocks */
