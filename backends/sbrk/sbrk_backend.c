@@ -45,14 +45,15 @@
  *   I9  mapped-alone blocks are consistent (sbrk_mapped.c).
  *   I10 the search hints are right: the next-fit rover is NULL or the start of a block; each
  *       region's first_free is its lowest free block (or its epilogue when none is free);
- *       each of its search floors floor[k] is a block start (or its epilogue) with no free
- *       block of 2^k bytes or more below it; and the bytes from its clean_from on are zero but
- *       for the tags of their block.
+ *       its search floors rise with their index, and each floor[i] is a block start (or the
+ *       epilogue) with no free block of floor_size(i) bytes or more below it; and the bytes
+ *       from its clean_from on are zero but for the tags of their block.
  *
- * The search hints keep first fit exact while sparing it the walk over the low part of the
- * heap: a search for asize bytes (2^k <= asize < 2^(k+1)) starts at floor[k], and leaves
- * floor[k] at the first free block of 2^k bytes or more it saw; a free block that appears or
- * grows lowers the floors of every k it is big enough for.
+ * The search floors keep first fit exact while sparing it the walk over the holes too small
+ * for a request: one floor per block size up to 4 KiB, then eight per doubling (sbrk_heap.h,
+ * floor_index); a search for asize bytes starts at floor[floor_index(asize)], and leaves it at
+ * the first free block of at least floor_size() bytes it saw; a free block that appears or
+ * grows lowers the floors of every size it is big enough for.
  *
  * One lock (sbrk_lock) serialises everything; the front end's thread caches take the common
  * traffic. This backend never writes the tag of an in-use block except inside backend_resize
@@ -142,9 +143,9 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
                         .len = len, .is_mapped = is_mapped };
   r->clean_from = r->first;
   r->first_free = r->first;
-  for (unsigned k = 0; k < FLOOR_COUNT; k++)
-    r->floor[k] = r->first;
-  r->floor_top = size_bucket(len);
+  for (unsigned i = 0; i < FLOOR_COUNT; i++)
+    r->floor[i] = r->first;
+  r->floor_top = floor_index(len);
   size_t size = (size_t)(epilogue_of(r) - r->first);
   write_tags(r->first, size, 0);
   write_epilogue(r->end);
@@ -161,9 +162,8 @@ static void note_free_block(struct region *r, char *block)
 {
   if (block < r->first_free)
     r->first_free = block;
-  for (unsigned k = FLOOR_LOW, top = size_bucket(block_size(block)); k <= top; k++)
-    if (r->floor[k] > block)
-      r->floor[k] = block;
+  for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && r->floor[i] > block;)
+    r->floor[i] = block; /* the floors rise with i: the lower ones are below block already */
 }
 
 /* The block starting at gone merged into the block at by (below it): hints move there. */
@@ -173,9 +173,24 @@ static void forget_block_start(struct region *r, char *gone, char *by)
     sbrk_heap.rover = by;
   if (r->first_free == gone)
     r->first_free = by;
-  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++)
-    if (r->floor[k] == gone)
-      r->floor[k] = by;
+  unsigned low = 0, high = r->floor_top + 1; /* the floors rise: find the run equal to gone */
+  while (low < high) {
+    unsigned middle = (low + high) / 2;
+    if (r->floor[middle] < gone)
+      low = middle + 1;
+    else
+      high = middle;
+  }
+  for (unsigned i = low; i <= r->floor_top && r->floor[i] == gone; i++)
+    r->floor[i] = by;
+}
+
+/* A search showed that no free block of floor_size(index) bytes or more lies below to: raise
+ * that floor, and the higher ones with it. */
+static void raise_floor(struct region *r, unsigned index, char *to)
+{
+  for (unsigned i = index; i <= r->floor_top && r->floor[i] < to; i++)
+    r->floor[i] = to;
 }
 
 /* The block at first_free was taken: move on to the next free block (or the epilogue). */
@@ -249,8 +264,8 @@ static char *grow_region(struct region *r, size_t incr)
 {
   char *block = epilogue_of(r); /* the old epilogue becomes the new block's header */
   NOTE_ZERO_MEMORY(r->end, incr);
-  for (; r->floor_top < size_bucket(r->len + incr); r->floor_top++)
-    r->floor[r->floor_top + 1] = r->first; /* floors not kept so far start afresh */
+  for (; r->floor_top < floor_index(r->len + incr); r->floor_top++)
+    r->floor[r->floor_top + 1] = r->floor[r->floor_top]; /* floors not kept so far */
   zero_partial_page(r->end);
   r->end += incr;
   r->len += incr;
@@ -352,9 +367,9 @@ static size_t trim_top(size_t pad)
   write_epilogue(r->end);
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
-  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++)
-    if (r->floor[k] > last)
-      r->floor[k] = last;
+  for (unsigned i = 0; i <= r->floor_top; i++)
+    if (r->floor[i] > last)
+      r->floor[i] = last;
   return release;
 }
 
@@ -381,32 +396,37 @@ static char *first_fit_in(char *from, char *until, size_t asize)
   return NULL;
 }
 
-/* The search for asize bytes starts at the higher of first_free and floor[k]. */
+/* The search for asize bytes starts at the higher of first_free and its floor. */
 static char *search_start(struct region *r, size_t asize)
 {
-  if (size_bucket(asize) > r->floor_top)
+  if (floor_index(asize) > r->floor_top)
     return epilogue_of(r); /* no block of the region is that big */
-  char *floor = r->floor[size_bucket(asize)];
+  char *floor = r->floor[floor_index(asize)];
   return floor > r->first_free ? floor : r->first_free;
 }
 
-/* First fit in one region, from its search start; leaves floor[k] at the first free block of
- * 2^k bytes or more seen (the fit itself at the latest). */
+/* First fit in one region, from its search start; leaves the floor at the first free block
+ * of floor_size() bytes or more seen (the fit itself at the latest), or where it gave up after
+ * SBRK_SEARCH_BUDGET blocks (the next search goes on from there). */
 static char *first_fit_in_region(struct region *r, size_t asize)
 {
-  unsigned k = size_bucket(asize);
-  if (k > r->floor_top)
+  unsigned index = floor_index(asize);
+  if (index > r->floor_top)
     return NULL;
   char *b = search_start(r, asize), *first_big = NULL;
-  for (; !is_epilogue(b); b = next_block(b)) {
+  for (size_t budget = SBRK_SEARCH_BUDGET; !is_epilogue(b); b = next_block(b)) {
+    if (budget-- == 0) {
+      raise_floor(r, index, first_big ? first_big : b);
+      return NULL;
+    }
     if (is_in_use(b))
       continue;
-    if (first_big == NULL && block_size(b) >= ((size_t)1 << k))
+    if (first_big == NULL && block_size(b) >= floor_size(index))
       first_big = b;
     if (block_size(b) >= asize)
       break;
   }
-  r->floor[k] = first_big ? first_big : b;
+  raise_floor(r, index, first_big ? first_big : b);
   return is_epilogue(b) ? NULL : b;
 }
 
@@ -507,10 +527,22 @@ static size_t place(struct region *r, char *block, size_t asize)
 
 /* An in-use block of at least asize bytes from the heap; *dirty = payload bytes to clear for
  * a zeroed block. NULL when the OS refuses memory. */
+/* The top region's last block, when it is free and holds asize bytes. */
+static char *top_fit(size_t asize, struct region **region)
+{
+  char *last = sbrk_heap.top ? last_block(sbrk_heap.top) : NULL;
+  if (last == NULL || !fits(last, asize))
+    return NULL;
+  *region = sbrk_heap.top;
+  return last;
+}
+
 static char *take_block(size_t asize, struct region **region, size_t *dirty)
 {
   refuse_break_below_heap();
   char *block = find_fit(asize, region);
+  if (block == NULL)
+    block = top_fit(asize, region); /* a search that gave up, or no fit: the top, grown */
   if (block == NULL)
     block = extend_heap(asize, region);
   if (block == NULL)

@@ -13,6 +13,9 @@
  *   SBRK_TOP_PAD        ... keeping this much free at the top.
  *   SBRK_MAP_REGION_MIN the least a mapped region (the heap's continuation when sbrk fails or
  *                       the break was moved by someone else) is mapped with.
+ *   SBRK_SEARCH_BUDGET  (blocks) how far one first-fit search walks in a region; past it, the
+ *                       request is served from the heap's top and the next search goes on
+ *                       from where this one stopped.
  *
  * The placement policy is read once, in backend_init(), from PALLOC_SBRK_FIT=first|next|best.
  */
@@ -39,6 +42,9 @@
 #endif
 #ifndef SBRK_MAP_REGION_MIN
 #  define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
+#endif
+#ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
+#  define SBRK_SEARCH_BUDGET 4096
 #endif
 
 /* Bit 3 of the tag (TAG_CACHED in backend.h's first version, TAG_RESERVED since): this backend

@@ -59,19 +59,25 @@ static int check_clean_area(struct region *r)
   return 0;
 }
 
-/* I10 for the floors: each is a block start or the epilogue, with no free block of 2^k
- * bytes or more below it. */
+/* I10 for the floors, in one walk: they rise with their index, each is a block start or the
+ * epilogue, and every free block lies at or above the floor of its size (hence of any less). */
 static int check_floors(struct region *r)
 {
-  for (unsigned k = FLOOR_LOW; k <= r->floor_top; k++) {
-    char *b = r->first;
-    while (b < r->floor[k] && !is_epilogue(b) &&
-           (is_in_use(b) || block_size(b) < ((size_t)1 << k)))
-      b = next_block(b);
-    if (b != r->floor[k])
-      return CHECK_FAIL(10, "search floor above a big enough free block", r->floor[k]);
+  unsigned next = 0; /* the lowest floor not yet matched with a block start */
+  for (unsigned i = 1; i <= r->floor_top; i++)
+    if (r->floor[i] < r->floor[i - 1])
+      return CHECK_FAIL(10, "search floors do not rise", r->floor[i]);
+  for (char *b = r->first;; b = next_block(b)) {
+    while (next <= r->floor_top && r->floor[next] == b)
+      next++;
+    if (next <= r->floor_top && r->floor[next] < b)
+      return CHECK_FAIL(10, "search floor not at a block start", r->floor[next]);
+    if (is_epilogue(b))
+      break;
+    if (!is_in_use(b) && r->floor[floor_index(block_size(b))] > b)
+      return CHECK_FAIL(10, "search floor above a big enough free block", b);
   }
-  return 0;
+  return next <= r->floor_top ? CHECK_FAIL(10, "search floor past the epilogue", NULL) : 0;
 }
 
 static int check_region(struct region *r, struct walk_totals *totals)

@@ -19,8 +19,10 @@
 #define PROLOGUE_SIZE 16
 #define REGION_OVERHEAD (24 + PROLOGUE_SIZE + WORD) /* the largest pad, prologue, epilogue */
 #define CLEAN_CHECK_BYTES 4096                      /* how far I10 reads past clean_from */
-#define FLOOR_COUNT 48                              /* search floors, by log2 of block size */
-#define FLOOR_LOW 5                                 /* log2(BACKEND_MIN_BLOCK): the first used */
+#define FLOOR_EXACT_MAX 4096                        /* one search floor per size up to this */
+#define FLOOR_EXACT_COUNT (FLOOR_EXACT_MAX / 16 - 1) /* sizes 32, 48, ..., 4096 */
+#define FLOOR_STEPS 8                               /* then floors per doubling of the size */
+#define FLOOR_COUNT (FLOOR_EXACT_COUNT + 36 * FLOOR_STEPS) /* up to 2^48 */
 
 struct region {
   char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
@@ -28,8 +30,9 @@ struct region {
   char *end;        /* one past the epilogue */
   char *clean_from; /* bytes from here to end read zero but for their block's tags */
   char *first_free; /* the lowest free block, or the epilogue: where searches start */
-  char *floor[FLOOR_COUNT]; /* no free block of 2^k bytes or more lies below floor[k] */
-  unsigned floor_top;       /* floors above this one are unused: no block is that big */
+  char *floor[FLOOR_COUNT]; /* no free block of floor_size(i) bytes or more lies below
+                               floor[i]; floor[i] <= floor[i + 1] */
+  unsigned floor_top;       /* the floor of the region's size: no block is bigger */
   size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
@@ -80,11 +83,26 @@ static inline void write_epilogue(char *end) { *(uint64_t *)(end - WORD) = TAG_I
 static inline char *epilogue_of(struct region *r) { return r->end - WORD; }
 static inline char *last_block(struct region *r) { return prev_block(epilogue_of(r)); }
 
-/* The floor that searches for a block of size bytes use: log2 of the size. */
-static inline unsigned size_bucket(size_t size)
+/* The floor that a search for size bytes (a multiple of 16, >= 32) uses: one per size up to
+ * FLOOR_EXACT_MAX, then one per eighth of a doubling. */
+static inline unsigned floor_index(size_t size)
 {
+  if (size <= FLOOR_EXACT_MAX)
+    return (unsigned)(size >> 4) - 2;
   unsigned k = highest_bit(size);
-  return k < FLOOR_COUNT ? k : FLOOR_COUNT - 1;
+  if (k >= 48)
+    return FLOOR_COUNT - 1;
+  return FLOOR_EXACT_COUNT + (k - 12) * FLOOR_STEPS +
+         (unsigned)((size >> (k - 3)) & (FLOOR_STEPS - 1));
+}
+
+/* The least size whose floor is index: floor_size(floor_index(s)) <= s. */
+static inline size_t floor_size(unsigned index)
+{
+  if (index < FLOOR_EXACT_COUNT)
+    return ((size_t)index + 2) << 4;
+  unsigned step = index - FLOOR_EXACT_COUNT, k = step / FLOOR_STEPS + 12;
+  return (size_t)(FLOOR_STEPS + step % FLOOR_STEPS) << (k - 3);
 }
 
 /* Bytes of all regions and mapped blocks: what the heap holds from the OS. */

@@ -495,11 +495,16 @@ static void test_corruption(void)
   struct region *r = sbrk_heap.regions;                /* the search hints of c's region */
   while (!(r->start != NULL && (char *)c[0] >= r->first && (char *)c[0] < r->end))
     r++;
-  char *saved_floor = r->floor[FLOOR_LOW], *saved_first_free = r->first_free;
-  r->floor[FLOOR_LOW] = r->end - 8;                   /* a floor above the free c[0] */
+  char *saved_floors[FLOOR_COUNT], *saved_first_free = r->first_free;
+  memcpy(saved_floors, r->floor, sizeof saved_floors);
+  for (unsigned i = 0; i <= r->floor_top && r->floor[i] < (char *)c[1] - 8; i++)
+    r->floor[i] = (char *)c[1] - 8;                   /* floors above the free c[0] */
   printf("# expecting I10 below\n");
   EXPECT(backend_check_heap() == 10);
-  r->floor[FLOOR_LOW] = saved_floor;
+  r->floor[0] = (char *)c[2] - 8;                     /* floors that do not rise */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  memcpy(r->floor, saved_floors, sizeof saved_floors);
   r->first_free = (char *)c[2] - 8;                   /* first_free above the free c[0] */
   printf("# expecting I10 below\n");
   EXPECT(backend_check_heap() == 10);
