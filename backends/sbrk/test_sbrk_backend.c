@@ -262,6 +262,30 @@ static void test_fit_policies(void)
   EXPECT(strcmp(sbrk_fit_name(SBRK_FIT_NEXT), "next") == 0);
 }
 
+/* A search gives up after SBRK_SEARCH_BUDGET blocks (served from the top), and the next one
+ * goes on from where it stopped. */
+static void test_search_budget(void)
+{
+  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET };
+  static void *p[COUNT];
+  EXPECT(backend_alloc_batch(48, p, COUNT) == COUNT);
+  CHECK_HEAP();
+  void *holes[] = { p[10], p[20], p[21], p[FAR], p[FAR + 1] };
+  for (size_t i = 0; i < sizeof holes / sizeof *holes; i++)
+    free_checked(holes[i]); /* 48 bytes at 10 (too small), 96 at 20 (near), 96 at FAR */
+  void *first = alloc_filled(64, 1);  /* the near hole, found at once */
+  void *second = alloc_filled(64, 2); /* the far one is out of reach: from the top */
+  void *third = alloc_filled(64, 3);  /* goes on from where the last search stopped */
+  EXPECT(first == p[20] && second != p[FAR] && third == p[FAR]);
+  free_checked(first);
+  free_checked(second);
+  free_checked(third);
+  for (int i = 0; i < COUNT; i++)
+    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1)
+      backend_free(p[i]);
+  CHECK_HEAP();
+}
+
 static unsigned rng_state = 12345;
 static unsigned rng(void)
 {
@@ -789,6 +813,7 @@ static const struct test tests[] = {
   { "realloc grows in place at the end of the heap", test_resize_grow_at_heap_end },
   { "realloc shrinks in place, the tail freed and coalesced", test_resize_shrink },
   { "first, best and next fit place differently", test_fit_policies },
+  { "a first-fit search gives up after its budget, the next goes on", test_search_budget },
   { "stress, first fit", test_stress_first },
   { "stress, next fit", test_stress_next },
   { "stress, best fit", test_stress_best },
