@@ -44,7 +44,8 @@
  *       and the bytes we hold are no more than os.c accounts.
  *   I9  mapped-alone blocks are consistent (sbrk_mapped.c).
  *   I10 the search hints are right: the next-fit rover is NULL or the start of a block; each
- *       region's first_free is its lowest free block (or its epilogue when none is free);
+ *       region's first_free is a block start (or its epilogue) at or below its lowest free
+ *       block;
  *       its search floors rise with their index, and each floor[i] is a block start (or the
  *       epilogue) with no free block of floor_size(i) bytes or more below it; and the bytes
  *       from its clean_from on are zero but for the tags of their block.
@@ -193,15 +194,11 @@ static void raise_floor(struct region *r, unsigned index, char *to)
     r->floor[i] = to;
 }
 
-/* The block at first_free was taken: move on to the next free block (or the epilogue). */
+/* The block at first_free was taken: first_free moves one block on (a lower bound). */
 static void advance_first_free(struct region *r, char *taken)
 {
-  if (r->first_free != taken)
-    return;
-  char *b = taken;
-  while (!is_epilogue(b) && is_in_use(b))
-    b = next_block(b);
-  r->first_free = b;
+  if (r->first_free == taken)
+    r->first_free = next_block(taken); /* still at or below the lowest free block */
 }
 
 /* ---- Coalescing -------------------------------------------------------------------------- */

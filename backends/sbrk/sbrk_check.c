@@ -84,13 +84,16 @@ static int check_region(struct region *r, struct walk_totals *totals)
 {
   int broken = check_sentinels(r);
   bool prev_free = false;
-  char *b = r->first, *lowest_free = NULL;
+  char *b = r->first;
+  bool first_free_seen = false, free_seen = false;
   for (; !broken && b < epilogue_of(r); b = next_block(b)) {
     if ((broken = check_block(r, b, prev_free)) != 0)
       break;
     prev_free = !is_in_use(b);
-    if (prev_free && lowest_free == NULL)
-      lowest_free = b;
+    first_free_seen |= b == r->first_free;
+    if (prev_free && !free_seen && !first_free_seen)
+      broken = CHECK_FAIL(10, "first_free above the lowest free block", r->first_free);
+    free_seen |= prev_free;
     if (prev_free) {
       totals->free_bytes += block_size(b);
       totals->free_count++;
@@ -102,8 +105,8 @@ static int check_region(struct region *r, struct walk_totals *totals)
   }
   if (!broken && b != epilogue_of(r))
     broken = CHECK_FAIL(2, "blocks overrun the epilogue", b);
-  if (!broken && r->first_free != (lowest_free ? lowest_free : epilogue_of(r)))
-    broken = CHECK_FAIL(10, "first_free is not the lowest free block", r->first_free);
+  if (!broken && !first_free_seen && r->first_free != epilogue_of(r))
+    broken = CHECK_FAIL(10, "first_free not at a block start", r->first_free);
   if (!broken)
     broken = check_floors(r);
   totals->region_bytes += r->len;

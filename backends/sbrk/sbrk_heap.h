@@ -29,7 +29,7 @@ struct region {
   char *first;      /* the first block, just after the prologue */
   char *end;        /* one past the epilogue */
   char *clean_from; /* bytes from here to end read zero but for their block's tags */
-  char *first_free; /* the lowest free block, or the epilogue: where searches start */
+  char *first_free; /* a block at or below the lowest free one: where searches start */
   char *floor[FLOOR_COUNT]; /* no free block of floor_size(i) bytes or more lies below
                                floor[i]; floor[i] <= floor[i + 1] */
   unsigned floor_top;       /* the floor of the region's size: no block is bigger */
