@@ -96,6 +96,7 @@ static void on_thread_exit(void *arg)
 
 void tcache_init(bool enabled)
 {
+  size_class_init();
   tcache_key = random_key();
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
@@ -190,11 +191,12 @@ void tcache_flush_all(struct tcache *tc)
   }
 }
 
-void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
   for (void **block = tc->bins[cls].head; block != NULL; block = block[0])
     if (block == payload)
-      report_misuse("double free", payload, fn);
+      return true;
+  return false;
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)

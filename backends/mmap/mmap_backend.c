@@ -77,6 +77,8 @@
 #define FINE_BIN_COUNT 63
 #define MAX_ALIGNMENT ((size_t)1 << 40)
 
+_Static_assert(MMAP_REGION_SIZE == (size_t)1 << 22, "mmap_in_region() counts 4 MiB chunks");
+
 struct region {
   uint64_t magic;
   struct region *next, *prev; /* all regions */
@@ -110,10 +112,22 @@ static struct mapped_header *mapped_blocks;
 static struct free_block *bins[MMAP_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
+uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS];
+
+static void region_bit_set(const struct region *region, bool present)
+{
+  uint64_t chunk = (uint64_t)(uintptr_t)region >> 22;
+  uint64_t mask = (uint64_t)1 << (chunk % 64);
+  if (present)
+    __atomic_fetch_or(&mmap_region_bits[chunk / 64], mask, __ATOMIC_RELAXED);
+  else
+    __atomic_fetch_and(&mmap_region_bits[chunk / 64], ~mask, __ATOMIC_RELAXED);
+}
 
 /* ---- Address registry: which addresses are ours (backend_owns) ---------------------------- */
 
-/* Open addressing with linear probing over region bases and mapped payloads. */
+/* Open addressing with linear probing over region keys (the base address with bit 0 set, so
+ * that a region never looks like a mapped payload at the same address) and mapped payloads. */
 #define REGISTRY_BITS 18
 #define REGISTRY_SIZE ((size_t)1 << REGISTRY_BITS)
 static uintptr_t registry[REGISTRY_SIZE];
@@ -188,6 +202,11 @@ static inline void set_prev_free(char *block, bool prev_free)
 static inline struct region *region_of(const void *addr)
 {
   return (struct region *)align_down_addr((uintptr_t)addr, MMAP_REGION_SIZE);
+}
+
+static inline uintptr_t region_key(const struct region *region)
+{
+  return (uintptr_t)region | 1;
 }
 
 static inline char *region_first_block(struct region *region)
@@ -301,7 +320,8 @@ static void region_unmap(struct region *region)
     regions = region->next;
   if (region->next != NULL)
     region->next->prev = region->prev;
-  registry_remove((uintptr_t)region);
+  registry_remove(region_key(region));
+  region_bit_set(region, false);
   if (!os_unmap(region, MMAP_REGION_SIZE)) {
     /* The kernel refused (mapping count): keep the region, empty, for later. */
     region->next = regions;
@@ -309,7 +329,8 @@ static void region_unmap(struct region *region)
     if (regions != NULL)
       regions->prev = region;
     regions = region;
-    registry_add((uintptr_t)region);
+    registry_add(region_key(region));
+    region_bit_set(region, true);
     make_free(region_first_block(region), region_sentinel(region) - region_first_block(region));
     return;
   }
@@ -386,11 +407,12 @@ static struct region *region_create(void)
   struct region *region = os_map_aligned(MMAP_REGION_SIZE, MMAP_REGION_SIZE);
   if (region == NULL)
     return NULL;
-  if (!registry_add((uintptr_t)region)) {
+  if (!registry_add(region_key(region))) {
     os_unmap(region, MMAP_REGION_SIZE);
     return NULL;
   }
   region->magic = REGION_MAGIC;
+  region_bit_set(region, true);
   char *first = region_first_block(region);
   size_t top_size = (size_t)(region_sentinel(region) - first);
   *tag_of(first) = top_size;
@@ -905,7 +927,7 @@ bool backend_owns(const void *payload)
     return false;
   lock_acquire(&heap_lock);
   struct region *region = region_of(payload);
-  bool owned = registry_has((uintptr_t)region)
+  bool owned = registry_has(region_key(region))
                  ? (char *)payload > region_first_block(region) &&
                      (char *)payload < region_sentinel(region)
                  : registry_has(addr);
@@ -944,7 +966,7 @@ size_t backend_trim(size_t pad)
     }
     region = next_region;
   }
-  for (unsigned bin = bin_index(MMAP_RELEASE_MIN / 4); bin < MMAP_BIN_COUNT; bin++)
+  for (unsigned bin = bin_index(2 * os_page_size()); bin < MMAP_BIN_COUNT; bin++)
     for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
       release_free_interior((char *)node, tag_size(node->tag));
       released += tag_size(node->tag);
@@ -1019,7 +1041,7 @@ static int check_top(struct region *region)
 static int check_region(struct region *region, struct walk_totals *totals)
 {
   if (region->magic != REGION_MAGIC || ((uintptr_t)region & (MMAP_REGION_SIZE - 1)) != 0 ||
-      !registry_has((uintptr_t)region))
+      !registry_has(region_key(region)))
     return CHECK_FAIL(1, "region header damaged or region unregistered", region);
   uint64_t sentinel = *tag_of(region_sentinel(region));
   if (tag_size(sentinel) != 0 || !(sentinel & TAG_IN_USE))
@@ -1051,7 +1073,7 @@ static int check_bins(uint64_t *listed_blocks)
       if (node->prev != prev)
         return CHECK_FAIL(6, "bin list back link broken", node);
       if ((node->tag & TAG_IN_USE) || bin_index(tag_size(node->tag)) != bin ||
-          !registry_has((uintptr_t)region_of(node)))
+          !registry_has(region_key(region_of(node))))
         return CHECK_FAIL(6, "listed block is in use, in the wrong bin or not ours", node);
       if (++*listed_blocks > (uint64_t)1 << 40)
         return CHECK_FAIL(6, "bin list cycles", node);
