@@ -82,6 +82,15 @@
 
 palloc_lock sbrk_lock = PALLOC_LOCK_INIT;
 struct sbrk_heap sbrk_heap;
+uintptr_t sbrk_readable_low, sbrk_readable_high;
+
+/* Publish the payloads of the top region, up to end, for backend_tag_readable(). */
+static void publish_readable(struct region *r, char *end)
+{
+  __atomic_store_n(&sbrk_readable_high, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&sbrk_readable_low, (uintptr_t)payload_of(r->first), __ATOMIC_RELEASE);
+  __atomic_store_n(&sbrk_readable_high, (uintptr_t)(end - WORD), __ATOMIC_RELEASE);
+}
 
 /* ---- Accounting -------------------------------------------------------------------------- */
 
@@ -293,7 +302,9 @@ static char *new_region(size_t asize, struct region **region)
     if (start != NULL) {
       sbrk_heap.our_break = start + len;
       sbrk_heap.top = r;
-      return init_region(r, start, len, false);
+      char *block = init_region(r, start, len, false);
+      publish_readable(r, r->end);
+      return block;
     }
     sbrk_heap.sbrk_refused = true;
   }
@@ -315,7 +326,9 @@ static char *extend_top(size_t asize)
   char *start = os_sbrk((intptr_t)incr);
   if (start == r->end) {
     sbrk_heap.our_break = start + incr;
-    return grow_region(r, incr);
+    char *block = grow_region(r, incr);
+    publish_readable(r, r->end);
+    return block;
   }
   if (start != NULL) /* someone moved the break in between: give it back, start anew */
     os_sbrk(-(intptr_t)incr);
@@ -353,8 +366,11 @@ static size_t trim_top(size_t pad)
   if (new_end >= r->end)
     return 0;
   size_t release = (size_t)(r->end - new_end);
-  if (os_sbrk(-(intptr_t)release) == NULL)
+  publish_readable(r, new_end); /* before the memory goes */
+  if (os_sbrk(-(intptr_t)release) == NULL) {
+    publish_readable(r, r->end);
     return 0;
+  }
   sbrk_heap.our_break = new_end;
   r->end = new_end;
   r->len -= release;

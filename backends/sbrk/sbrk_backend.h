@@ -51,6 +51,20 @@
  * never sets it, and refuses to free a block that has it. */
 #define SBRK_TAG_BIT3 ((uint64_t)8)
 
+/* backend.h's free fast path: whether the tag before payload may be read without a lock and
+ * without faulting. True for the top sbrk region's blocks (where nearly every block lives);
+ * other blocks (older regions, mapped ones) take the slow path, which checks them with
+ * backend_owns(). The range is published with atomic stores under the lock, and lowered before
+ * the break is. */
+extern uintptr_t sbrk_readable_low, sbrk_readable_high;
+
+static inline bool backend_tag_readable(const void *payload)
+{
+  uintptr_t p = (uintptr_t)payload;
+  return p >= __atomic_load_n(&sbrk_readable_low, __ATOMIC_ACQUIRE) &&
+         p < __atomic_load_n(&sbrk_readable_high, __ATOMIC_ACQUIRE);
+}
+
 enum sbrk_fit { SBRK_FIT_FIRST, SBRK_FIT_NEXT, SBRK_FIT_BEST };
 
 /* Test and benchmark hooks (not part of backend.h): the placement policy in force, and a way

@@ -424,6 +424,12 @@ static void test_owns(void)
   EXPECT(!backend_owns((char *)p + 8));
   EXPECT(!backend_owns((void *)16) && !backend_owns(local) && !backend_owns(global_word));
   EXPECT(!backend_owns((void *)(uintptr_t)0x1000));
+  EXPECT(backend_tag_readable(p)); /* the free fast path's check: heap blocks only */
+  EXPECT(!backend_tag_readable(local) && !backend_tag_readable(global_word));
+  EXPECT(!backend_tag_readable((void *)16) && !backend_tag_readable(sbrk(0)));
+  void *m = backend_alloc(1 << 20, 0);
+  EXPECT(!backend_tag_readable(m));
+  free_checked(m);
   free_checked(p);
 }
 
@@ -453,6 +459,7 @@ static void test_trim_on_free(void)
   for (int i = 0; i < 64; i++)
     free_checked(p[i]);
   char *after = sbrk(0); /* the free top passed the threshold: the break came down */
+  EXPECT(!backend_tag_readable(p[63]) && !backend_tag_readable(after)); /* gone with it */
   EXPECT(after < high && after <= low + SBRK_TRIM_THRESHOLD + SBRK_TOP_PAD + 2 * 4096);
   struct backend_stats s;
   backend_get_stats(&s);
@@ -821,7 +828,7 @@ static const struct test tests[] = {
   { "BACKEND_ZERO on reused, fresh and mapped memory", test_zeroing },
   { "aligned blocks from 32 bytes to 1 GiB", test_aligned },
   { "mapped blocks: remap, shrink, free", test_mapped },
-  { "backend_owns on heap, stack, global and wild pointers", test_owns },
+  { "backend_owns and backend_tag_readable on heap, stack, global, wild pointers", test_owns },
   { "errno preserved", test_errno_preserved },
   { "the break comes down when the free top passes the threshold", test_trim_on_free },
   { "backend_trim releases free pages", test_trim_call },
