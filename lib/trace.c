@@ -99,6 +99,8 @@ static inline bool may_run_hooks(void)
 COLD void trace_heap_event(int grow, enum palloc_heap_how how, void *addr, size_t len)
 {
   struct trace_thread *self = &trace_thread;
+  if (current_hooks() == NULL)
+    return;
   if (self->pending_count == TRACE_PENDING_MAX) {
     self->pending_lost++;
     return;

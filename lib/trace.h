@@ -115,9 +115,11 @@ static inline bool trace_call_wanted(enum palloc_function fn)
 #define TRACE_FN_valloc PALLOC_FN_VALLOC
 #define TRACE_FN_pvalloc PALLOC_FN_PVALLOC
 
+/* backends/os.c is also linked into backend unit tests without the front end: there the weak
+ * reference to trace_heap_event is NULL. Next to a system call, the call costs nothing. */
 #define TRACE_HEAP(grow, how, addr, len)                                                     \
   do {                                                                                       \
-    if (trace_hooks_installed())                                                             \
+    if (trace_heap_event != NULL)                                                            \
       trace_heap_event((grow), (how), (addr), (len));                                        \
   } while (0)
 
@@ -128,7 +130,8 @@ static inline bool trace_call_wanted(enum palloc_function fn)
   } while (0)
 
 /* lib/trace.c; all cold. */
-void trace_heap_event(int grow, enum palloc_heap_how how, void *addr, size_t len);
+void trace_heap_event(int grow, enum palloc_heap_how how, void *addr, size_t len)
+    __attribute__((weak));
 void trace_flush_event(unsigned cls, size_t block_size, size_t count, enum palloc_flush_why why);
 /* Enter IN_CALL (true: the call is to be reported) or IN_LOADER_CALL (false). */
 bool trace_call_begin(void *caller);
