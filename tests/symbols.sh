@@ -11,7 +11,7 @@ ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok 
 
 expected="aligned_alloc calloc free free_aligned_sized free_sized mallinfo2 malloc malloc_stats
 malloc_trim malloc_usable_size memalign palloc_backend_name palloc_check_heap
-palloc_function_name palloc_stats_get palloc_stats_print posix_memalign pvalloc realloc
+palloc_function_name palloc_stats_get palloc_stats_print palloc_trace_register posix_memalign pvalloc realloc
 reallocarray valloc"
 # ELF and toolchain noise a shared library may define.
 noise='^(_init|_fini|_edata|_end|__bss_start)$'
