@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# .ci/distcheck.sh: `make distcheck` as an unprivileged user, on a copy of the tree.
+#
+# As root, distcheck misses tests that write into the (read-only) source folder and install
+# paths hard-coded to the system: CI runs as root, so the whole of autoreconf, configure and
+# distcheck runs here as nobody:nogroup (setpriv) in a copy of the tree that nobody owns.
+# Installs what it needs with apt-get; ends with one line starting ".ci/distcheck.sh: PASS"
+# or ".ci/distcheck.sh: FAIL", and a non-zero exit status on failure.
+#
+# Environment: DISTCHECK_USER (default nobody), DISTCHECK_GROUP (default nogroup),
+# KEEP=1 keeps the work folder, JOBS (default 2).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+me=.ci/distcheck.sh
+user=${DISTCHECK_USER:-nobody}
+group=${DISTCHECK_GROUP:-nogroup}
+jobs=${JOBS:-2}
+start=$(date +%s)
+
+fail() {
+  echo "$me: FAIL: $* ($(( $(date +%s) - start )) s)"
+  exit 1
+}
+
+# What autoreconf, the build and the tests need (the tests skip what is missing, but CI
+# should run them all).
+packages="build-essential autoconf automake libtool pkg-config groff man-db"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "$me: installing$missing"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } ||
+    fail "apt-get install$missing"
+fi
+command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
+
+work=$(mktemp -d /tmp/palloc-distcheck.XXXXXX) || fail "mktemp"
+cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "$me: kept $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+
+# The tracked files as they are in the work tree (committed or not), without build outputs.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -z --cached --others --exclude-standard |
+    tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$work" -xf - ||
+    fail "copying the tree"
+else
+  cp -a . "$work/" || fail "copying the tree"
+fi
+chown -R "$user:$group" "$work" || fail "chown $user:$group"
+
+log=$work/distcheck.log
+echo "$me: make distcheck as $user:$group in $work (log: $log)"
+setpriv --reuid="$user" --regid="$group" --clear-groups \
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" TMPDIR="$work" LC_ALL=C.UTF-8 \
+  sh -c "cd '$work' && autoreconf -fi && mkdir build && cd build && ../configure -q &&
+         make -j$jobs distcheck" >"$log" 2>&1
+status=$?
+if [ $status -ne 0 ]; then
+  grep -E '^(FAIL|ERROR|XPASS):' "$log" | head -20
+  tail -40 "$log"
+  KEEP=1
+  fail "make distcheck as $user exited $status"
+fi
+grep -A3 'archives ready for distribution' "$log"
+echo "$me: PASS: make distcheck as $user ($(( $(date +%s) - start )) s)"
