@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
@@ -104,27 +103,21 @@ def default_backend(builddir):
     return "palloc-mmap"
 
 
-def run_once(argv, stdin_text, preload):
+def run_once(measure, argv, stdin_text, preload):
+    """Run argv under preload through the measure launcher: (seconds, peak RSS MiB, exit
+    status, stdout, stderr). The launcher applies LD_PRELOAD to the program only."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    if preload:
-        env["LD_PRELOAD"] = preload
-    stdin_file = None
-    if stdin_text is not None:
-        stdin_file = tempfile.TemporaryFile()
-        stdin_file.write(stdin_text.encode())
-        stdin_file.seek(0)
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdin=stdin_file or subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    output = child.stdout.read()
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if stdin_file:
-        stdin_file.close()
-    return elapsed, usage.ru_maxrss / 1024.0, child.returncode, output, errors
+    with tempfile.NamedTemporaryFile(mode="r") as result, tempfile.TemporaryFile() as stdin_file:
+        if stdin_text is not None:
+            stdin_file.write(stdin_text.encode())
+            stdin_file.seek(0)
+        command = [measure, result.name] + (["env", "LD_PRELOAD=" + preload] if preload else []) + argv
+        child = subprocess.run(command, env=env, stdin=stdin_file, capture_output=True)
+        fields = result.read().split()
+    if len(fields) != 3:
+        sys.exit(f"bench: the measure launcher failed: {child.stderr[-400:].decode(errors='replace')}")
+    return float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]), child.stdout, child.stderr
 
 
 def geomean(values):
@@ -132,7 +125,7 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def measure(jobs, allocs, rounds, raw_writer):
+def measure(launcher, jobs, allocs, rounds, raw_writer):
     results = {}  # (workload, allocator) -> list of (time, rss)
     reference_output = {}
     for r in range(rounds):
@@ -140,7 +133,7 @@ def measure(jobs, allocs, rounds, raw_writer):
             order = list(allocs)
             random.Random(r * 7919 + len(name)).shuffle(order)
             for alloc, preload in order:
-                elapsed, rss, code, output, errors = run_once(argv, stdin_text, preload)
+                elapsed, rss, code, output, errors = run_once(launcher, argv, stdin_text, preload)
                 if code != 0:
                     sys.exit(f"bench: {name} under {alloc} exited {code}: {errors[-400:].decode(errors='replace')}")
                 if name in reference_output and output != reference_output[name]:
@@ -256,7 +249,7 @@ def main():
     with open(os.path.join(args.out, "runs.csv"), "w", newline="") as raw:
         writer = csv.writer(raw)
         writer.writerow(["round", "workload", "allocator", "time_s", "rss_mib"])
-        results = measure(jobs, allocs, args.rounds, writer)
+        results = measure(os.path.join(workload_dir, "measure"), jobs, allocs, args.rounds, writer)
     names, rows = summarise(jobs, allocs, results)
     print_table(names, rows, lead if lead in names else names[-1])
     write_summary_csv(os.path.join(args.out, "summary.csv"), names, rows)

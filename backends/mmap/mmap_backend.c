@@ -35,6 +35,10 @@
  *   tag size = map end - payload (a multiple of 16): the usable size stops 8 bytes short of
  *   the mapping's end.
  *
+ * Freed mappings of up to 16 MiB are kept in a small cache (64 MiB at most, each entry for at
+ * most 4096 backend calls) for the next big block, so that a program cycling through big
+ * blocks does not fault their pages in again.
+ *
  * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
  * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
  * ([1024, 1280), [1280, 1536), ...). bin_bitmap has bit b set iff bin b is not empty, so the
@@ -51,7 +55,8 @@
  *   I5  no two adjacent blocks are free (the top counts as free).
  *   I6  every free block other than the top is on the list of its bin exactly once; lists are
  *       consistently doubly linked; bin_bitmap bit b is set iff bin b is not empty.
- *   I7  the byte counters equal what the walk finds (free, in use, mapped blocks).
+ *   I7  the byte counters equal what the walk finds (free, in use, mapped blocks, cached
+ *       mappings), and the mapping cache stays within its budget.
  *   I8  the top's clean_from lies inside the top, past its tag, and the words there are zero.
  *   I9  every mapped block is on the mapped list and registered, has M and U set, a
  *       page-aligned map_start below it and a tag size that runs to the end of its mapping.
@@ -501,31 +506,163 @@ static void mapped_unlink(struct mapped_header *header)
     header->next->prev = header->prev;
 }
 
-/* Map a block of at least size bytes whose payload is aligned to alignment; trims the slack
- * pages at both ends of the mapping. */
-static void *mapped_alloc(size_t alignment, size_t size)
+/* ---- The mapping cache: freed mappings kept for reuse ------------------------------------- */
+
+/* A page fault costs microseconds: a program that frees and allocates big blocks in a loop
+ * would fault every page of every block in again. Freed mappings of up to a quarter of the
+ * cache are kept (resident) and reused by the next big block they fit; a cached mapping not
+ * reused within MAPPING_CACHE_MAX_AGE backend calls, or pushed out by newer ones, is unmapped,
+ * and malloc_trim() empties the cache. */
+#define MAPPING_CACHE_SLOTS 16
+#define MAPPING_CACHE_MAX_BYTES ((size_t)64 << 20)
+#define MAPPING_CACHE_MAX_AGE 4096
+#define MAPPING_CACHE_AGE_EVERY 256 /* backend calls between two looks at the ages */
+
+struct cached_mapping {
+  char *start;       /* NULL for an empty slot */
+  size_t len;
+  uint64_t freed_at; /* backend_clock when it was cached */
+};
+
+static struct cached_mapping mapping_cache[MAPPING_CACHE_SLOTS];
+static size_t mapping_cache_bytes;
+static uint64_t backend_clock; /* counts backend calls that take heap_lock */
+
+/* Take the smallest cached mapping of at least len bytes; heap_lock held. */
+static struct cached_mapping mapping_cache_take(size_t len)
+{
+  struct cached_mapping taken = { NULL, 0, 0 };
+  int best = -1;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL && mapping_cache[i].len >= len &&
+        (best < 0 || mapping_cache[i].len < mapping_cache[best].len))
+      best = i;
+  if (best >= 0) {
+    taken = mapping_cache[best];
+    mapping_cache[best].start = NULL;
+    mapping_cache_bytes -= taken.len;
+  }
+  return taken;
+}
+
+static void mapping_cache_evict(int slot, struct cached_mapping *evicted, size_t *evicted_count)
+{
+  evicted[(*evicted_count)++] = mapping_cache[slot];
+  mapping_cache_bytes -= mapping_cache[slot].len;
+  mapping_cache[slot].start = NULL;
+}
+
+/* The slot to fill: an empty one, else the oldest (evicted into evicted[]). */
+static int mapping_cache_slot(struct cached_mapping *evicted, size_t *evicted_count)
+{
+  int oldest = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++) {
+    if (mapping_cache[i].start == NULL)
+      return i;
+    if (mapping_cache[i].freed_at < mapping_cache[oldest].freed_at)
+      oldest = i;
+  }
+  mapping_cache_evict(oldest, evicted, evicted_count);
+  return oldest;
+}
+
+/* Evict the mappings not reused for MAPPING_CACHE_MAX_AGE backend calls; heap_lock held. */
+static void mapping_cache_age(struct cached_mapping *evicted, size_t *evicted_count)
+{
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL &&
+        backend_clock - mapping_cache[i].freed_at > MAPPING_CACHE_MAX_AGE)
+      mapping_cache_evict(i, evicted, evicted_count);
+}
+
+/* Cache a freed mapping, or hand it back in evicted[] with whatever it pushes out (aged or
+ * over the byte budget); heap_lock held. Returns how many mappings the caller must unmap. */
+static size_t mapping_cache_put(char *start, size_t len, struct cached_mapping *evicted)
+{
+  size_t evicted_count = 0;
+  mapping_cache_age(evicted, &evicted_count);
+  if (len > MAPPING_CACHE_MAX_BYTES / 4) {
+    evicted[evicted_count++] = (struct cached_mapping){ start, len, 0 };
+    return evicted_count;
+  }
+  while (mapping_cache_bytes + len > MAPPING_CACHE_MAX_BYTES) {
+    int oldest = mapping_cache_slot(evicted, &evicted_count);
+    if (mapping_cache[oldest].start == NULL)
+      break;
+  }
+  int slot = mapping_cache_slot(evicted, &evicted_count);
+  mapping_cache[slot] = (struct cached_mapping){ start, len, backend_clock };
+  mapping_cache_bytes += len;
+  return evicted_count;
+}
+
+/* Count a backend call; now and then, evict aged mappings (heap_lock held). Returns how many
+ * mappings the caller must unmap once the lock is released. */
+static size_t tick_and_age(struct cached_mapping *evicted)
+{
+  size_t evicted_count = 0;
+  if (++backend_clock % MAPPING_CACHE_AGE_EVERY == 0 && mapping_cache_bytes != 0)
+    mapping_cache_age(evicted, &evicted_count);
+  return evicted_count;
+}
+
+static void unmap_all(const struct cached_mapping *mappings, size_t count)
+{
+  for (size_t i = 0; i < count; i++)
+    os_unmap(mappings[i].start, mappings[i].len);
+}
+
+/* ---- Mapped blocks: allocation and free -------------------------------------------------- */
+
+/* Address space for a mapped block: a cached mapping when one fits (and alignment allows),
+ * else a new mapping. Sets *reused when the memory is not fresh. */
+static char *mapping_get(size_t len, size_t alignment, size_t *got_len, bool *reused)
+{
+  *reused = false;
+  if (alignment <= 16) {
+    lock_acquire(&heap_lock);
+    struct cached_mapping cached = mapping_cache_take(len);
+    lock_release(&heap_lock);
+    if (cached.start != NULL) {
+      *reused = true;
+      *got_len = cached.len;
+      return cached.start;
+    }
+  }
+  *got_len = len;
+  return os_map(len);
+}
+
+/* Map a block of at least size bytes whose payload is aligned to alignment; unmaps the slack
+ * pages at both ends of the mapping (keeping up to half more at the end of a reused one). */
+static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
 {
   size_t page = os_page_size();
   size_t needed = sizeof(struct mapped_header) + (alignment > 16 ? alignment : 0) + size;
-  size_t map_len;
+  size_t map_len, raw_len;
+  bool reused;
   if (needed < size || !align_up_checked(needed, page, &map_len))
     return NULL;
-  char *raw = os_map(map_len);
+  char *raw = mapping_get(map_len, alignment, &raw_len, &reused);
   if (raw == NULL)
     return NULL;
   char *payload = (char *)align_up_addr((uintptr_t)raw + sizeof(struct mapped_header),
                                         alignment > 16 ? alignment : 16);
   char *map_start = (char *)align_down_addr((uintptr_t)(payload - sizeof(struct mapped_header)), page);
   char *map_end = (char *)align_up_addr((uintptr_t)payload + size, page);
+  if (reused && raw_len - map_len <= map_len / 2)
+    map_end = raw + raw_len;
   if (map_start > raw)
     os_unmap(raw, (size_t)(map_start - raw));
-  if (raw + map_len > map_end)
-    os_unmap(map_end, (size_t)(raw + map_len - map_end));
+  if (raw + raw_len > map_end)
+    os_unmap(map_end, (size_t)(raw + raw_len - map_end));
   struct mapped_header *header = mapped_header_of(payload);
   header->map_len = (size_t)(map_end - map_start);
   header->magic = MAPPED_MAGIC;
   header->map_start = map_start;
   header->tag = (size_t)(map_end - payload) | TAG_MAPPED | TAG_IN_USE;
+  if (reused && (flags & BACKEND_ZERO))
+    memset(payload, 0, tag_size(header->tag) - 8);
   lock_acquire(&heap_lock);
   if (!registry_add((uintptr_t)payload)) {
     lock_release(&heap_lock);
@@ -538,7 +675,7 @@ static void *mapped_alloc(size_t alignment, size_t size)
   return payload;
 }
 
-/* Unmap a mapped block; called with heap_lock held, releases it. */
+/* Retire a mapped block into the mapping cache; called with heap_lock held, releases it. */
 static void mapped_free_and_unlock(void *payload)
 {
   struct mapped_header *header = mapped_header_of(payload);
@@ -547,10 +684,12 @@ static void mapped_free_and_unlock(void *payload)
   mapped_unlink(header);
   registry_remove((uintptr_t)payload);
   counters.mapped_block_bytes -= tag_size(header->tag);
-  char *map_start = header->map_start;
-  size_t map_len = header->map_len;
+  header->magic = 0;
+  backend_clock++;
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS + 1];
+  size_t evicted_count = mapping_cache_put(header->map_start, header->map_len, evicted);
   lock_release(&heap_lock);
-  os_unmap(map_start, map_len);
+  unmap_all(evicted, evicted_count);
 }
 
 /* ---- The backend interface --------------------------------------------------------------- */
@@ -564,7 +703,7 @@ int backend_init(void)
 void *backend_alloc(size_t block_size, unsigned flags)
 {
   if (block_size >= MMAP_MAPPED_THRESHOLD)
-    return mapped_alloc(16, block_size);
+    return mapped_alloc(16, block_size, flags);
   lock_acquire(&heap_lock);
   char *block = alloc_region_block(block_size, flags);
   lock_release(&heap_lock);
@@ -602,7 +741,7 @@ void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
     return NULL;
   size_t padded = block_size + alignment + BACKEND_MIN_BLOCK;
   if (padded >= MMAP_MAPPED_THRESHOLD)
-    return mapped_alloc(alignment, block_size);
+    return mapped_alloc(alignment, block_size, flags);
   lock_acquire(&heap_lock);
   char *block = alloc_region_block(padded, flags);
   if (block != NULL) {
@@ -641,21 +780,27 @@ static void free_locked(void *payload)
 
 void backend_free(void *payload)
 {
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
   lock_acquire(&heap_lock);
   if (*block_tag(payload) & TAG_MAPPED) {
     mapped_free_and_unlock(payload);
     return;
   }
   free_locked(payload);
+  size_t evicted_count = tick_and_age(evicted);
   lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
 }
 
 void backend_free_batch(void **payloads, size_t count)
 {
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
   lock_acquire(&heap_lock);
   for (size_t i = 0; i < count; i++)
     free_locked(payloads[i]);
+  size_t evicted_count = tick_and_age(evicted);
   lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
 }
 
 /* Shrink an in-use region block to size bytes, freeing the tail (which may coalesce). */
@@ -773,7 +918,7 @@ void backend_get_stats(struct backend_stats *stats)
   lock_acquire(&heap_lock);
   stats->mapped_bytes = os_mapped_bytes();
   stats->peak_mapped_bytes = os_peak_mapped_bytes();
-  stats->free_bytes = counters.free_bytes;
+  stats->free_bytes = counters.free_bytes + mapping_cache_bytes;
   stats->in_use_bytes = counters.in_use_bytes;
   stats->mapped_block_bytes = counters.mapped_block_bytes;
   lock_release(&heap_lock);
@@ -804,7 +949,15 @@ size_t backend_trim(size_t pad)
       release_free_interior((char *)node, tag_size(node->tag));
       released += tag_size(node->tag);
     }
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
+  size_t evicted_count = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL) {
+      released += mapping_cache[i].len;
+      mapping_cache_evict(i, evicted, &evicted_count);
+    }
   lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
   return released;
 }
 
@@ -929,6 +1082,12 @@ static int check_mapped(uint64_t *mapped_bytes)
 static int check_counters(const struct walk_totals *totals, uint64_t listed_blocks,
                           uint64_t mapped_bytes)
 {
+  size_t cached_bytes = 0;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL)
+      cached_bytes += mapping_cache[i].len;
+  if (cached_bytes != mapping_cache_bytes || cached_bytes > MAPPING_CACHE_MAX_BYTES)
+    return CHECK_FAIL(7, "mapping cache bytes differ from its slots", mapping_cache);
   if (listed_blocks != totals->binned_blocks)
     return CHECK_FAIL(6, "free blocks in the walk and on the bins differ in number", bins);
   if (totals->free_bytes != counters.free_bytes || totals->in_use_bytes != counters.in_use_bytes ||
