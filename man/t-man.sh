@@ -2,7 +2,7 @@
 # t-man.sh: every manual page formats without a warning (groff -ww, then man --warnings),
 # and every .so link names a page that exists (TAP).
 set -u
-srcdir=${top_srcdir:?}/man
+srcdir=${top_srcdir:-$(dirname "$0")/..}/man
 pages="palloc.3 palloc-run.1"
 links="palloc_backend_name.3 palloc_check_heap.3 palloc_stats_get.3 palloc_stats_print.3
   palloc_function_name.3"

@@ -1,11 +1,20 @@
 #!/bin/sh
 # t-palloc-run.sh: palloc-run runs a program, and palloc serves it (TAP).
-# Environment (set by tools/Makemodule.am): PALLOC_RUN, the script made by make;
-# PALLOC_RUN_LIBDIR, the build tree's .libs; PALLOC_DEFAULT_BACKEND, mmap or sbrk.
+# Run by `make check` from the top build folder: it runs the tools/palloc-run made there
+# against the libraries in .libs (PALLOC_RUN_LIBDIR). top_builddir and PALLOC_DEFAULT_BACKEND
+# may come from the environment; otherwise the current folder and config.h tell.
 set -u
-run=${PALLOC_RUN:?}
-libdir=${PALLOC_RUN_LIBDIR:?}
-default_backend=${PALLOC_DEFAULT_BACKEND:-mmap}
+builddir=${top_builddir:-$PWD}
+run=$builddir/tools/palloc-run
+libdir=$builddir/.libs
+PALLOC_RUN_LIBDIR=$libdir
+export PALLOC_RUN_LIBDIR
+default_backend=${PALLOC_DEFAULT_BACKEND:-$(sed -n \
+  's/^#define PALLOC_DEFAULT_BACKEND "\(.*\)"$/\1/p' "$builddir/config.h" 2>/dev/null)}
+if [ ! -x "$run" ] || [ -z "$default_backend" ]; then
+  echo "Bail out! run me from the top build folder (no $run or no config.h there)"
+  exit 99
+fi
 tmp=${TMPDIR:-/tmp}/t-palloc-run.$$
 mkdir "$tmp" || exit 99
 trap 'rm -rf "$tmp"' EXIT
