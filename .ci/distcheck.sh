@@ -8,7 +8,9 @@
 # or ".ci/distcheck.sh: FAIL", and a non-zero exit status on failure.
 #
 # Environment: DISTCHECK_USER (default nobody), DISTCHECK_GROUP (default nogroup),
-# KEEP=1 keeps the work folder, JOBS (default 2).
+# KEEP=1 keeps the work folder, JOBS (default 2), DISTCHECK_ARGS: more arguments for
+# `make distcheck` (e.g. DISTCHECK_ARGS="TESTS='tools/t-palloc-run.sh'" for a quick try;
+# CI runs the whole suite).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 me=.ci/distcheck.sh
@@ -55,7 +57,7 @@ echo "$me: make distcheck as $user:$group in $work (log: $log)"
 setpriv --reuid="$user" --regid="$group" --clear-groups \
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" TMPDIR="$work" LC_ALL=C.UTF-8 \
   sh -c "cd '$work' && autoreconf -fi && mkdir build && cd build && ../configure -q &&
-         make -j$jobs distcheck" >"$log" 2>&1
+         make -j$jobs distcheck ${DISTCHECK_ARGS:-}" >"$log" 2>&1
 status=$?
 if [ $status -ne 0 ]; then
   grep -E '^(FAIL|ERROR|XPASS):' "$log" | head -20

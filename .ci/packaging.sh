@@ -11,8 +11,9 @@
 # Must run as root (CI does); installs its own apt dependencies. Ends with one line starting
 # ".ci/packaging.sh: PASS" or ".ci/packaging.sh: FAIL", non-zero exit status on failure.
 #
-# Environment: KEEP=1 keeps the work folder; DEB_BUILD_OPTIONS is passed on (e.g. nocheck
-# skips `make check` inside the package build).
+# Environment: KEEP=1 keeps the work folder. DEB_BUILD_OPTIONS defaults to "nocheck": .ci/run
+# has just run `make check` on the same source, and the suite takes minutes; set
+# DEB_BUILD_OPTIONS= (empty) to run it inside the package build as Debian's builders do.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 me=.ci/packaging.sh
@@ -84,6 +85,8 @@ lintian_check "source package" "$dsc"
 # ---- 2. Binary packages --------------------------------------------------------------------
 step "dpkg-buildpackage -us -uc -b"
 copy_tree "$work/bin/palloc" || fail "copying the tree"
+export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS-nocheck}
+echo "DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS"
 build_start=$(date +%s)
 (cd "$work/bin/palloc" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 ||
   { grep -E '^(FAIL|ERROR):' "$work/build.log"; tail -40 "$work/build.log"; KEEP=1
@@ -145,8 +148,12 @@ use_module() { # MODULE BACKEND: build prog.c with pkg-config MODULE; it must ru
   esac
 }
 use_module palloc mmap
-ldd "$work/use/prog-palloc" | grep -Eq "libpalloc.so.0 => /(usr/)?lib/" ||
-  fail "the program is not linked with the installed libpalloc.so.0"
+# (No `ldd | grep -q` under pipefail: grep quitting early would fail the pipe now and then.)
+deps=$(ldd "$work/use/prog-palloc")
+case $deps in
+  *"libpalloc.so.0 => /lib/"*|*"libpalloc.so.0 => /usr/lib/"*) ;;
+  *) fail "the program is not linked with the installed libpalloc.so.0: $deps" ;;
+esac
 for backend in mmap sbrk; do
   if pkg-config --exists "palloc-$backend"; then
     use_module "palloc-$backend" "$backend"
