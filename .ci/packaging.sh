@@ -96,6 +96,15 @@ echo "dpkg-buildpackage: ${build_time} s"
 changes=$(ls "$work"/bin/palloc_*.changes)
 lintian_check "binary packages" "$changes"
 debs=$(ls "$work"/bin/*.deb)
+# The runtime package must never pull in liblttng-ust (the probe library has its own package).
+runtime_deps=$(dpkg-deb -f "$work"/bin/libpalloc0_*.deb Depends)
+dpkg-deb -x "$work"/bin/libpalloc0_*.deb "$work/runtime" || fail "dpkg-deb -x libpalloc0"
+needed=$(find "$work/runtime" -name '*.so.*' -type f -exec readelf -d {} + | grep NEEDED | sort -u)
+case "$runtime_deps $needed" in
+  *lttng*) fail "libpalloc0 depends on LTTng: Depends: $runtime_deps; $needed" ;;
+esac
+[ -n "$needed" ] || fail "no NEEDED entry found in the libraries of libpalloc0"
+echo "libpalloc0 Depends: $runtime_deps; its libraries need:" $(echo "$needed" | sed 's/.*\[\(.*\)\]/\1/')
 pkgs=$(for d in $debs; do dpkg-deb -f "$d" Package; done)
 echo "packages:" $pkgs
 
