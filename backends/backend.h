@@ -10,10 +10,12 @@
  * 8 bytes just before it hold the block's tag word, which the front end may read and whose bit
  * C it may flip:
  *
- *        63                                     4   3   2   1   0
- *       +-----------------------------------------+---+---+---+---+
- *       | block size in bytes (a multiple of 16)  | C | M | P | U |   at p - 8
- *       +-----------------------------------------+---+---+---+---+
+ *        63          48 47                         4   3   2   1   0
+ *       +--------------+-----------------------------+---+---+---+---+
+ *       | check (0)    | block size (a multiple of 16)| C | M | P | U |   at p - 8
+ *       +--------------+-----------------------------+---+---+---+---+
+ *       check          bits 48-63, reserved for a check value against overwrites (0 for
+ *                      now); tag_size() masks them off
  *       U  TAG_IN_USE     the block belongs to the program or to a thread cache
  *       P  TAG_PREV_FREE  backend-private (e.g. "the block before this one is free")
  *       M  TAG_MAPPED     the block lives in a mapping of its own; never thread-cached
@@ -60,12 +62,13 @@
 #define TAG_MAPPED    ((uint64_t)4)
 #define TAG_RESERVED  ((uint64_t)8)
 #define TAG_FLAGS     ((uint64_t)15)
+#define TAG_SIZE_MASK ((uint64_t)0x0000fffffffffff0)
 
 /* Flags for backend_alloc(). */
 #define BACKEND_ZERO 1u  /* the usable bytes must read as zero (skip memset on fresh memory) */
 
 static inline uint64_t *block_tag(void *payload) { return (uint64_t *)payload - 1; }
-static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & ~TAG_FLAGS); }
+static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & TAG_SIZE_MASK); }
 static inline size_t block_usable_size(void *payload)
 {
   return tag_size(*block_tag(payload)) - BACKEND_BLOCK_OVERHEAD;

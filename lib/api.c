@@ -111,7 +111,7 @@ static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned fl
   return payload;
 }
 
-static inline void *malloc_fast(size_t n, enum palloc_function fn)
+static inline __attribute__((always_inline)) void *malloc_fast(size_t n, enum palloc_function fn)
 {
   struct tcache *tc = tcache_self;
   if (likely(tc != NULL && n <= CLASS_MAX_REQUEST)) {
@@ -139,14 +139,17 @@ static NOINLINE void free_slow(void *payload, enum palloc_function fn, const cha
   note_call(tc, fn, -usable);
 }
 
-static inline void free_fast(void *payload, enum palloc_function fn, const char *fn_name)
+/* The common free: a cacheable block that is not suspected of being cached already goes on
+ * the thread's cache; anything else (NULL, a full bin, a suspect) takes the slow path. */
+static inline __attribute__((always_inline)) void free_fast(void *payload, enum palloc_function fn,
+                                                            const char *fn_name)
 {
   struct tcache *tc = tcache_self;
   if (likely(tc != NULL && payload != NULL &&
              ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0)) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) &&
-        likely(tcache_push(tc, class_floor(tag_size(tag)), payload, fn_name))) {
+    if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload)) &&
+        likely(tcache_push_unchecked(tc, class_floor(tag_size(tag)), payload))) {
       note_call(tc, fn, -(int64_t)(tag_size(tag) - BACKEND_BLOCK_OVERHEAD));
       return;
     }

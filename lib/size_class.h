@@ -46,11 +46,12 @@ static inline size_t block_size_for(size_t request)
   return size < BACKEND_MIN_BLOCK ? BACKEND_MIN_BLOCK : size;
 }
 
-/* The smallest class whose blocks hold block_size bytes; block_size <= CLASS_MAX_BLOCK. */
-static inline unsigned class_ceil(size_t block_size)
+/* The smallest class whose blocks hold block_size bytes; block_size <= CLASS_MAX_BLOCK.
+ * (Computed; the hot paths use the tables below, filled from these at start-up.) */
+static inline unsigned class_ceil_computed(size_t block_size)
 {
   if (block_size <= CLASS_FINE_MAX_BLOCK)
-    return (unsigned)(block_size >> 4) - 2;
+    return block_size < BACKEND_MIN_BLOCK ? 0 : (unsigned)(block_size >> 4) - 2;
   unsigned top_bit = highest_bit(block_size - 1);
   unsigned step_index = (unsigned)((block_size - 1) >> (top_bit - 3)) & 7;
   return CLASS_FINE_COUNT + (top_bit - 10) * 8 + step_index;
@@ -66,19 +67,24 @@ static inline size_t class_block_size(unsigned cls)
   return base + (step_index + 1) * (base / 8);
 }
 
-/* The largest class whose blocks are no larger than block_size (>= BACKEND_MIN_BLOCK). */
-static inline unsigned class_floor(size_t block_size)
-{
-  if (block_size >= CLASS_MAX_BLOCK)
-    return CLASS_COUNT - 1;
-  unsigned cls = class_ceil(block_size);
-  return class_block_size(cls) == block_size ? cls : cls - 1;
-}
+/* Class lookup tables indexed by block size / 16, for block sizes up to CLASS_MAX_BLOCK. */
+#define CLASS_TABLE_SIZE (CLASS_MAX_BLOCK / 16 + 1)
+extern uint8_t class_ceil_table[CLASS_TABLE_SIZE];
+extern uint8_t class_floor_table[CLASS_TABLE_SIZE];
+/* Fill the tables; once, at start-up, before any thread cache exists. */
+void size_class_init(void);
+
+/* The smallest class whose blocks hold block_size bytes (a multiple of 16, <= CLASS_MAX_BLOCK). */
+static inline unsigned class_ceil(size_t block_size) { return class_ceil_table[block_size >> 4]; }
+
+/* The largest class whose blocks are no larger than block_size (>= BACKEND_MIN_BLOCK, a
+ * multiple of 16, <= CLASS_MAX_BLOCK). */
+static inline unsigned class_floor(size_t block_size) { return class_floor_table[block_size >> 4]; }
 
 /* Class of a small request (request <= CLASS_MAX_REQUEST). */
 static inline unsigned class_for_request(size_t request)
 {
-  return class_ceil(block_size_for(request));
+  return class_ceil_table[(request + BACKEND_BLOCK_OVERHEAD + 15) >> 4];
 }
 
 #endif /* PALLOC_SIZE_CLASS_H */

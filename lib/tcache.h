@@ -66,13 +66,17 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
  * free (abort) when it is there. */
 void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn);
 
-/* Push a freed block; false when the bin is full. */
-static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+/* Whether a freed block's key word says it may already be cached (checked on a slow path). */
+static inline bool tcache_maybe_cached(void *payload)
+{
+  return (uint64_t)(uintptr_t)((void **)payload)[1] == tcache_key;
+}
+
+/* Push a freed block that is known not to be cached already; false when the bin is full. */
+static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *payload)
 {
   struct tcache_bin *bin = &tc->bins[cls];
   void **block = payload;
-  if (unlikely((uint64_t)(uintptr_t)block[1] == tcache_key))
-    tcache_check_double_free(tc, cls, payload, fn);
   if (unlikely(bin->count >= bin->limit))
     return false;
   block[0] = bin->head;
@@ -80,6 +84,14 @@ static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, c
   bin->head = block;
   bin->count++;
   return true;
+}
+
+/* Push a freed block, aborting on a double free; false when the bin is full. */
+static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+{
+  if (unlikely(tcache_maybe_cached(payload)))
+    tcache_check_double_free(tc, cls, payload, fn);
+  return tcache_push_unchecked(tc, cls, payload);
 }
 
 /* The calling thread's cache, created on first use; NULL while palloc initialises, after the

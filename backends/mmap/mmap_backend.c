@@ -113,7 +113,8 @@ static struct heap_counters counters;
 
 /* ---- Address registry: which addresses are ours (backend_owns) ---------------------------- */
 
-/* Open addressing with linear probing over region bases and mapped payloads. */
+/* Open addressing with linear probing over region keys (the base address with bit 0 set, so
+ * that a region never looks like a mapped payload at the same address) and mapped payloads. */
 #define REGISTRY_BITS 18
 #define REGISTRY_SIZE ((size_t)1 << REGISTRY_BITS)
 static uintptr_t registry[REGISTRY_SIZE];
@@ -188,6 +189,11 @@ static inline void set_prev_free(char *block, bool prev_free)
 static inline struct region *region_of(const void *addr)
 {
   return (struct region *)align_down_addr((uintptr_t)addr, MMAP_REGION_SIZE);
+}
+
+static inline uintptr_t region_key(const struct region *region)
+{
+  return (uintptr_t)region | 1;
 }
 
 static inline char *region_first_block(struct region *region)
@@ -301,7 +307,7 @@ static void region_unmap(struct region *region)
     regions = region->next;
   if (region->next != NULL)
     region->next->prev = region->prev;
-  registry_remove((uintptr_t)region);
+  registry_remove(region_key(region));
   if (!os_unmap(region, MMAP_REGION_SIZE)) {
     /* The kernel refused (mapping count): keep the region, empty, for later. */
     region->next = regions;
@@ -309,7 +315,7 @@ static void region_unmap(struct region *region)
     if (regions != NULL)
       regions->prev = region;
     regions = region;
-    registry_add((uintptr_t)region);
+    registry_add(region_key(region));
     make_free(region_first_block(region), region_sentinel(region) - region_first_block(region));
     return;
   }
@@ -386,7 +392,7 @@ static struct region *region_create(void)
   struct region *region = os_map_aligned(MMAP_REGION_SIZE, MMAP_REGION_SIZE);
   if (region == NULL)
     return NULL;
-  if (!registry_add((uintptr_t)region)) {
+  if (!registry_add(region_key(region))) {
     os_unmap(region, MMAP_REGION_SIZE);
     return NULL;
   }
@@ -905,7 +911,7 @@ bool backend_owns(const void *payload)
     return false;
   lock_acquire(&heap_lock);
   struct region *region = region_of(payload);
-  bool owned = registry_has((uintptr_t)region)
+  bool owned = registry_has(region_key(region))
                  ? (char *)payload > region_first_block(region) &&
                      (char *)payload < region_sentinel(region)
                  : registry_has(addr);
@@ -1019,7 +1025,7 @@ static int check_top(struct region *region)
 static int check_region(struct region *region, struct walk_totals *totals)
 {
   if (region->magic != REGION_MAGIC || ((uintptr_t)region & (MMAP_REGION_SIZE - 1)) != 0 ||
-      !registry_has((uintptr_t)region))
+      !registry_has(region_key(region)))
     return CHECK_FAIL(1, "region header damaged or region unregistered", region);
   uint64_t sentinel = *tag_of(region_sentinel(region));
   if (tag_size(sentinel) != 0 || !(sentinel & TAG_IN_USE))
@@ -1051,7 +1057,7 @@ static int check_bins(uint64_t *listed_blocks)
       if (node->prev != prev)
         return CHECK_FAIL(6, "bin list back link broken", node);
       if ((node->tag & TAG_IN_USE) || bin_index(tag_size(node->tag)) != bin ||
-          !registry_has((uintptr_t)region_of(node)))
+          !registry_has(region_key(region_of(node))))
         return CHECK_FAIL(6, "listed block is in use, in the wrong bin or not ours", node);
       if (++*listed_blocks > (uint64_t)1 << 40)
         return CHECK_FAIL(6, "bin list cycles", node);
