@@ -93,6 +93,11 @@ build_start=$(date +%s)
     fail "dpkg-buildpackage (log: $work/build.log)"; }
 build_time=$(( $(date +%s) - build_start ))
 echo "dpkg-buildpackage: ${build_time} s"
+# A new exported function only warns in dpkg-gensymbols: say it here, with the diff.
+if grep -q '^dpkg-gensymbols: warning' "$work/build.log"; then
+  echo "$me: note: debian/libpalloc0.symbols does not match the library; dpkg-gensymbols says:"
+  awk '/^dpkg-gensymbols: warning/ {p = 1} p && /^(make|   dh_)/ {exit} p' "$work/build.log" | head -30
+fi
 changes=$(ls "$work"/bin/palloc_*.changes)
 lintian_check "binary packages" "$changes"
 debs=$(ls "$work"/bin/*.deb)
