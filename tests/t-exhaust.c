@@ -1,0 +1,174 @@
+/* t-exhaust.c: under RLIMIT_AS, in a forked child, every API fails with NULL/ENOMEM (never a
+ * crash), every success is aligned (and zeroed for calloc), and freeing brings recovery. */
+#include "ptest.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct node {
+  struct node *next;
+};
+
+enum api { A_MALLOC, A_CALLOC, A_REALLOC, A_VALLOC, A_PVALLOC, A_MEMALIGN, A_POSIX_MEMALIGN,
+           A_ALIGNED_ALLOC, A_COUNT };
+static const char *const api_names[] = {"malloc", "calloc", "realloc", "valloc", "pvalloc",
+                                        "memalign", "posix_memalign", "aligned_alloc"};
+
+struct fill_result {
+  size_t count;
+  int bad; /* misaligned, unzeroed or a wrong failure code */
+};
+
+/* Allocate with one API until it fails; returns the list in *head. */
+static struct fill_result fill(enum api api, size_t size, struct node **head)
+{
+  struct fill_result r = {0, 0};
+  size_t page = page_size();
+  for (;;) {
+    void *p = NULL;
+    size_t alignment = 16;
+    errno = 0;
+    switch (api) {
+    case A_MALLOC: p = malloc(size); break;
+    case A_CALLOC: p = calloc(1, size); break;
+    case A_REALLOC: p = realloc(NULL, size); break;
+    case A_VALLOC: p = valloc(size); alignment = page; break;
+    case A_PVALLOC: p = pvalloc(size); alignment = page; break;
+    case A_MEMALIGN: p = memalign(128, size); alignment = 128; break;
+    case A_ALIGNED_ALLOC: p = aligned_alloc(128, size); alignment = 128; break;
+    case A_POSIX_MEMALIGN: {
+      int saved = errno = 1789;
+      int rc = posix_memalign(&p, 128, size);
+      alignment = 128;
+      if (rc != 0) {
+        r.bad |= (rc != ENOMEM || errno != saved) << 3;
+        return r;
+      }
+      break;
+    }
+    default: break;
+    }
+    if (p == NULL) {
+      r.bad |= (errno != ENOMEM) << 2;
+      return r;
+    }
+    r.bad |= !aligned_to(p, alignment);
+    if (api == A_CALLOC && !all_bytes(p, size, 0))
+      r.bad |= 2;
+    memset(p, 0xff, size); /* dirty it: a later calloc must zero recycled memory */
+    struct node *n = p;
+    n->next = *head;
+    *head = n;
+    r.count++;
+  }
+}
+
+static void free_list(struct node *head)
+{
+  while (head) {
+    struct node *next = head->next;
+    free(head);
+    head = next;
+  }
+}
+
+struct thread_arg {
+  enum api api;
+  size_t size;
+  struct fill_result r;
+  struct node *head;
+};
+
+static void *fill_thread(void *arg)
+{
+  struct thread_arg *t = arg;
+  t->r = fill(t->api, t->size, &t->head);
+  return NULL;
+}
+
+/* The child: limit address space, then main plus 4 threads exhaust it with one API. Writes one
+ * line per finding on stdout (shared with the parent's TAP through a pipe); exit 0 = all good. */
+static int child(enum api api)
+{
+  size_t sizes[] = {144, page_size(), 17 * page_size(), 300000};
+  struct rlimit lim;
+  getrlimit(RLIMIT_AS, &lim);
+  /* Room for what is mapped now plus 192 MiB. */
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long vm_pages = 0;
+  if (!f || fscanf(f, "%lu", &vm_pages) != 1)
+    return 10;
+  fclose(f);
+  lim.rlim_cur = vm_pages * page_size() + (192u << 20);
+  if (setrlimit(RLIMIT_AS, &lim) != 0)
+    return 11;
+  int failures = 0;
+  for (int s = 0; s < 4; s++) {
+    struct thread_arg t[4];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t tid[4];
+    int started = 0;
+    for (int i = 0; i < 4; i++) {
+      t[i] = (struct thread_arg){.api = api, .size = sizes[s]};
+      started += pthread_create(&tid[i], &attr, fill_thread, &t[i]) == 0;
+    }
+    struct node *head = NULL;
+    struct fill_result r = fill(api, sizes[s], &head);
+    for (int i = 0; i < started; i++) {
+      pthread_join(tid[i], NULL);
+      r.bad |= t[i].r.bad;
+      r.count += t[i].r.count;
+    }
+    printf("# %s(%zu): %zu blocks until ENOMEM\n", api_names[api], sizes[s], r.count);
+    if (r.bad || r.count < 8) {
+      printf("# %s(%zu): %zu blocks before failure, bad flags %#x\n", api_names[api], sizes[s],
+             r.count, r.bad);
+      failures++;
+    }
+    for (int i = 0; i < started; i++)
+      free_list(t[i].head);
+    free_list(head);
+    unsigned char *again = api == A_CALLOC ? calloc(1, 1u << 20) : malloc(1u << 20);
+    if (!again || (api == A_CALLOC && !all_bytes(again, 1u << 20, 0))) {
+      printf("# %s(%zu): no recovery: malloc(1 MiB) after freeing everything = %p\n",
+             api_names[api], sizes[s], (void *)again);
+      failures++;
+    } else {
+      memset(again, 1, 1u << 20);
+    }
+    free(again);
+    if (P.check_heap() != 0) {
+      printf("# %s(%zu): heap check failed after recovery\n", api_names[api], sizes[s]);
+      failures++;
+    }
+    fflush(stdout);
+  }
+  return failures ? 1 : 0;
+}
+
+int test_exhaust(void)
+{
+  ptest_init();
+  for (int api = 0; api < A_COUNT; api++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(60);
+      _exit(child((enum api)api));
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "%s under RLIMIT_AS (4 sizes, 5 threads): NULL + ENOMEM, aligned, zeroed, then recovers (status %#x)",
+       api_names[api], status);
+  }
+  return tap_done();
+}

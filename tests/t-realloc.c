@@ -1,0 +1,178 @@
+/* t-realloc.c: realloc keeps contents, resizes in place when it can, frees on size 0. */
+#include "ptest.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *(*volatile v_realloc)(void *, size_t) = realloc;
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* Every ordered pair of sizes across the size classes, small to mmapped. */
+static void pairs(void)
+{
+  size_t sizes[] = {1, 16, 24, 1000, 4095, 32768, 131071, 131073, 4u << 20, 64u << 20};
+  size_t n = sizeof sizes / sizeof sizes[0], failures = 0, pairs_done = 0;
+  char first[160] = "";
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++) {
+      if (i == j)
+        continue;
+      size_t from = sizes[i], to = sizes[j], keep = min_size(from, to);
+      unsigned char *p = malloc(from);
+      /* The whole old block carries the pattern; only min(old, new) must survive. */
+      fill_pattern(p, from, from ^ to);
+      unsigned char *q = v_realloc(p, to);
+      size_t bad = q ? check_pattern(q, keep, from ^ to) : 0;
+      pairs_done++;
+      if (!q || !aligned_to(q, 16) || malloc_usable_size(q) < to || bad != (size_t)-1) {
+        if (failures++ == 0)
+          snprintf(first, sizeof first, "%zu -> %zu: %p, first bad byte %zd", from, to,
+                   (void *)q, (ssize_t)bad);
+      }
+      if (q)
+        memset(q, 0x5c, to); /* the new size is writable */
+      free(q ? q : p);
+    }
+  ok(failures == 0, "realloc keeps min(old, new) bytes over %zu size pairs %s", pairs_done, first);
+  ok(P.check_heap() == 0, "heap consistent after the size pairs");
+  unsigned char *c = calloc(20, 1);
+  c = v_realloc(c, 200);
+  ok(c && all_bytes(c, 20, 0), "calloc(20, 1) grown to 200 keeps its 20 zero bytes");
+  free(c);
+}
+
+static void zero_size_frees(void)
+{
+  size_t sizes[] = {10, 5000, 300000};
+  for (int i = 0; i < 3; i++) {
+    void *p = malloc(sizes[i]);
+    memset(p, 1, sizes[i]);
+    size_t usable = malloc_usable_size(p);
+    uint64_t before = live_bytes();
+    errno = 1789;
+    void *r = v_realloc(p, 0);
+    int e = errno;
+    uint64_t after = live_bytes();
+    ok(r == NULL, "realloc(p, 0) returns NULL (size %zu)", sizes[i]);
+    ok(e == 1789, "realloc(p, 0) leaves errno alone (size %zu)", sizes[i]);
+    ok(before - after >= usable, "realloc(p, 0) freed p: live bytes fell by %llu >= usable %zu",
+       (unsigned long long)(before - after), usable);
+  }
+  ok(P.check_heap() == 0, "heap consistent after realloc(p, 0)");
+}
+
+static void in_place(void)
+{
+  size_t moved = 0, tried = 0;
+  char first[120] = "";
+  for (size_t size = 3; size <= 256 * 1024; size += 2048, tried++) {
+    unsigned char *p = malloc(size);
+    size_t usable = malloc_usable_size(p);
+    fill_pattern(p, usable, size);
+    unsigned char *q = v_realloc(p, usable);
+    if (q != p || !pattern_ok(q, usable, size)) {
+      if (moved++ == 0)
+        snprintf(first, sizeof first, "size %zu usable %zu moved %p -> %p", size, usable,
+                 (void *)p, (void *)q);
+    }
+    free(q);
+  }
+  ok(moved == 0, "realloc(p, malloc_usable_size(p)) == p for %zu sizes 3..256 KiB %s", tried,
+     first);
+  moved = 0;
+  for (size_t size = 100; size <= 256 * 1024; size = size * 3 / 2) {
+    unsigned char *p = malloc(size);
+    fill_pattern(p, size, size);
+    unsigned char *q = v_realloc(p, size - 1);
+    if (q != p || !pattern_ok(q, size - 1, size))
+      moved++;
+    free(q);
+  }
+  ok(moved == 0, "shrinking by one byte stays in place (%zu sizes moved)", moved);
+  unsigned char *big = malloc(8u << 20);
+  fill_pattern(big, 4u << 20, 8);
+  unsigned char *half = v_realloc(big, 4u << 20);
+  ok(half == big && pattern_ok(half, 4u << 20, 8), "8 MiB block shrinks to 4 MiB in place");
+  free(half);
+}
+
+static void geometric_growth(void)
+{
+  size_t size = 256 * 1024, failures = 0;
+  unsigned char *p = malloc(size);
+  fill_pattern(p, size, 0);
+  size_t rss0 = rss_bytes();
+  for (int i = 0; i < 12; i++) {
+    size_t grown = size * 3 / 2;
+    unsigned char *q = v_realloc(p, grown);
+    if (!q || !pattern_ok(q, size, 0)) {
+      failures++;
+      free(q ? q : p);
+      p = NULL;
+      break;
+    }
+    fill_pattern(q, grown, 0);
+    p = q;
+    size = grown;
+  }
+  ok(failures == 0 && p, "12 x 1.5 growth from 256 KiB to %zu KiB keeps contents", size >> 10);
+  size_t rss1 = rss_bytes();
+  ok(rss1 < rss0 + 3 * size, "RSS during growth bounded (%zu KiB for a %zu KiB block)",
+     (rss1 - rss0) >> 10, size >> 10);
+  free(p);
+  /* Cross size thresholds back and forth. */
+  p = malloc(100 * 1024);
+  failures = 0;
+  unsigned reps = scaled(4000);
+  for (unsigned i = 0; i < reps; i++) {
+    size_t to = i % 2 ? 100 * 1024 : 200 * 1024;
+    p[0] = (unsigned char)i;
+    p[100 * 1024 - 1] = (unsigned char)(i >> 3);
+    unsigned char *q = v_realloc(p, to);
+    if (!q || q[0] != (unsigned char)i || q[100 * 1024 - 1] != (unsigned char)(i >> 3)) {
+      failures++;
+      break;
+    }
+    p = q;
+  }
+  ok(failures == 0, "%u realloc round trips 100 KiB <-> 200 KiB keep their edges", reps);
+  free(p);
+  ok(P.check_heap() == 0, "heap consistent after growth");
+}
+
+static void *first_call_thread(void *arg)
+{
+  unsigned char *p = v_realloc(arg, 1024);
+  if (p == NULL || !all_bytes(p, 12, 0x42))
+    return (void *)1;
+  memset(p, 0x43, 1024);
+  free(p);
+  return NULL;
+}
+
+static void cross_thread(void)
+{
+  unsigned char *p = v_realloc(NULL, 12);
+  memset(p, 0x42, 12);
+  pthread_t t;
+  void *result = (void *)2;
+  if (pthread_create(&t, NULL, first_call_thread, p) == 0)
+    pthread_join(t, &result);
+  ok(result == NULL, "a new thread's first call reallocs main's block, keeping contents, and frees");
+  ok(P.check_heap() == 0, "heap consistent after cross-thread realloc");
+}
+
+int test_realloc(void)
+{
+  ptest_init();
+  pairs();
+  zero_size_frees();
+  in_place();
+  geometric_growth();
+  cross_thread();
+  return tap_done();
+}
