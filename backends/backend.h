@@ -44,12 +44,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Each backend's header supplies, as a static inline function on the free fast path:
+ *   bool backend_tag_readable(const void *payload)
+ *     true only if the 8 bytes before payload lie in memory the backend keeps mapped for its
+ *     small blocks, so that the tag can be read without faulting whatever the pointer; false
+ *     sends the pointer to the slow path, which validates it with backend_owns(). */
 #if defined(PALLOC_BACKEND_MMAP)
 #  define BACKEND_NAME "mmap"
 #  define BACKEND_BLOCK_OVERHEAD 8   /* the tag; a free block's footer overlaps the next tag */
+#  include "mmap/mmap_backend.h"
+static inline bool backend_tag_readable(const void *payload) { return mmap_in_region(payload); }
 #elif defined(PALLOC_BACKEND_SBRK)
 #  define BACKEND_NAME "sbrk"
 #  define BACKEND_BLOCK_OVERHEAD 16  /* header tag and footer tag */
+#  include "sbrk/sbrk_backend.h"
 #else
 #  error "compile with -DPALLOC_BACKEND_MMAP or -DPALLOC_BACKEND_SBRK"
 #endif

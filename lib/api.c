@@ -49,24 +49,34 @@ static inline int64_t usable_of(void *payload)
 
 /* ---- Validation -------------------------------------------------------------------------- */
 
-/* The tag of a pointer handed to free or realloc, after checking that it is ours and in use. */
-static uint64_t owned_tag(void *payload, const char *fn)
-{
-  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
-    report_misuse("invalid pointer", payload, fn);
-  uint64_t tag = *block_tag(payload);
-  if (!(tag & TAG_IN_USE))
-    report_misuse("double free", payload, fn);
-  if ((tag & TAG_RESERVED) || tag_size(tag) < BACKEND_MIN_BLOCK)
-    report_misuse("heap corruption: damaged block tag", payload, fn);
-  return tag;
-}
-
 static inline bool is_cacheable(uint64_t tag)
 {
   return (tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)) == TAG_IN_USE &&
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
+
+/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache. */
+static bool is_cached_here(void *payload, uint64_t tag)
+{
+  struct tcache *tc = tcache_self;
+  return tc != NULL && is_cacheable(tag) && tcache_maybe_cached(payload) &&
+         tcache_holds(tc, class_floor(tag_size(tag)), payload);
+}
+
+/* The tag of a pointer handed to free, realloc or malloc_usable_size, after checking that it
+ * is ours and in use; a freed one is reported as problem_if_freed. Does not return on misuse. */
+static uint64_t owned_tag(void *payload, const char *fn, const char *problem_if_freed)
+{
+  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
+    report_misuse("invalid pointer", payload, fn);
+  uint64_t tag = *block_tag(payload);
+  if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag))
+    report_misuse(problem_if_freed, payload, fn);
+  if ((tag & TAG_RESERVED) || tag_size(tag) < BACKEND_MIN_BLOCK)
+    report_misuse("heap corruption: damaged block tag", payload, fn);
+  return tag;
+}
+
 
 /* ---- Allocation core --------------------------------------------------------------------- */
 
@@ -133,7 +143,7 @@ static NOINLINE void free_slow(void *payload, enum palloc_function fn, const cha
     note_call(tc, fn, 0);
     return;
   }
-  uint64_t tag = owned_tag(payload, fn_name);
+  uint64_t tag = owned_tag(payload, fn_name, "double free");
   int64_t usable = (int64_t)block_usable_size(payload);
   release_block(tc, payload, tag, fn_name);
   note_call(tc, fn, -usable);
@@ -145,8 +155,8 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
                                                             const char *fn_name)
 {
   struct tcache *tc = tcache_self;
-  if (likely(tc != NULL && payload != NULL &&
-             ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0)) {
+  if (likely(tc != NULL && ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 &&
+             backend_tag_readable(payload))) {
     uint64_t tag = *block_tag(payload);
     if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload)) &&
         likely(tcache_push_unchecked(tc, class_floor(tag_size(tag)), payload))) {
@@ -263,7 +273,7 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
-  uint64_t tag = owned_tag(payload, fn_name);
+  uint64_t tag = owned_tag(payload, fn_name, "use after free (pointer already freed)");
   int64_t old_usable = (int64_t)block_usable_size(payload);
   if (n == 0) {
     release_block(tc, payload, tag, fn_name);
@@ -403,11 +413,16 @@ PALLOC_EXPORT void *pvalloc(size_t n)
 
 /* ---- Introspection: glibc's extensions and palloc's own ---------------------------------- */
 
+/* glibc answers 0 for a block that is not in use; a pointer that is not ours aborts. */
 PALLOC_EXPORT size_t malloc_usable_size(void *payload)
 {
   if (payload == NULL)
     return 0;
-  owned_tag(payload, "malloc_usable_size");
+  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
+    report_misuse("invalid pointer", payload, "malloc_usable_size");
+  uint64_t tag = *block_tag(payload);
+  if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag))
+    return 0;
   return block_usable_size(payload);
 }
 

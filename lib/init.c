@@ -48,8 +48,27 @@ static void read_options(void)
 #endif
 }
 
+/* Fork. Our locks must be held across fork() so that the child inherits consistent heap
+ * structures. glibc takes its own malloc's locks only after its stdio list lock, because a
+ * thread holding a FILE lock may be waiting in malloc while another thread that holds the list
+ * lock (fflush(NULL)) waits for that FILE lock (BZ 19431). pthread_atfork handlers run before
+ * glibc takes the list lock, so we take it ourselves, first (it is recursive: glibc's own
+ * acquisition after ours nests), then ours. In the parent we release our hold; in the child,
+ * where glibc resets the list lock of a multithreaded parent but not of a single-threaded one,
+ * we reset it too, which is right in both cases. Weak: other C libraries go without. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+
+static bool stdio_list_lock_usable(void)
+{
+  return _IO_list_lock != NULL && _IO_list_unlock != NULL && _IO_list_resetlock != NULL;
+}
+
 static void fork_prepare(void)
 {
+  if (stdio_list_lock_usable())
+    _IO_list_lock();
   tcache_fork_prepare();
   backend_fork_prepare();
 }
@@ -58,12 +77,16 @@ static void fork_parent(void)
 {
   backend_fork_parent();
   tcache_fork_parent();
+  if (stdio_list_lock_usable())
+    _IO_list_unlock();
 }
 
 static void fork_child(void)
 {
   backend_fork_child();
   tcache_fork_child();
+  if (stdio_list_lock_usable())
+    _IO_list_resetlock();
 }
 
 static void initialise(void)

@@ -191,11 +191,12 @@ void tcache_flush_all(struct tcache *tc)
   }
 }
 
-void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn)
+bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
   for (void **block = tc->bins[cls].head; block != NULL; block = block[0])
     if (block == payload)
-      report_misuse("double free", payload, fn);
+      return true;
+  return false;
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)

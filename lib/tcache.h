@@ -27,6 +27,7 @@
 
 #include "palloc.h"
 #include "size_class.h"
+#include "util/report.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,9 +63,8 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
   return block;
 }
 
-/* Search a bin for a block whose key word says it may already be cached; reports a double
- * free (abort) when it is there. */
-void tcache_check_double_free(struct tcache *tc, unsigned cls, void *payload, const char *fn);
+/* Whether bin cls of tc holds payload (a search, for blocks whose key word matches). */
+bool tcache_holds(struct tcache *tc, unsigned cls, void *payload);
 
 /* Whether a freed block's key word says it may already be cached (checked on a slow path). */
 static inline bool tcache_maybe_cached(void *payload)
@@ -89,8 +89,8 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
 /* Push a freed block, aborting on a double free; false when the bin is full. */
 static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, const char *fn)
 {
-  if (unlikely(tcache_maybe_cached(payload)))
-    tcache_check_double_free(tc, cls, payload, fn);
+  if (unlikely(tcache_maybe_cached(payload)) && tcache_holds(tc, cls, payload))
+    report_misuse("double free", payload, fn);
   return tcache_push_unchecked(tc, cls, payload);
 }
 

@@ -77,6 +77,8 @@
 #define FINE_BIN_COUNT 63
 #define MAX_ALIGNMENT ((size_t)1 << 40)
 
+_Static_assert(MMAP_REGION_SIZE == (size_t)1 << 22, "mmap_in_region() counts 4 MiB chunks");
+
 struct region {
   uint64_t magic;
   struct region *next, *prev; /* all regions */
@@ -110,6 +112,17 @@ static struct mapped_header *mapped_blocks;
 static struct free_block *bins[MMAP_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
+uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS];
+
+static void region_bit_set(const struct region *region, bool present)
+{
+  uint64_t chunk = (uint64_t)(uintptr_t)region >> 22;
+  uint64_t mask = (uint64_t)1 << (chunk % 64);
+  if (present)
+    __atomic_fetch_or(&mmap_region_bits[chunk / 64], mask, __ATOMIC_RELAXED);
+  else
+    __atomic_fetch_and(&mmap_region_bits[chunk / 64], ~mask, __ATOMIC_RELAXED);
+}
 
 /* ---- Address registry: which addresses are ours (backend_owns) ---------------------------- */
 
@@ -308,6 +321,7 @@ static void region_unmap(struct region *region)
   if (region->next != NULL)
     region->next->prev = region->prev;
   registry_remove(region_key(region));
+  region_bit_set(region, false);
   if (!os_unmap(region, MMAP_REGION_SIZE)) {
     /* The kernel refused (mapping count): keep the region, empty, for later. */
     region->next = regions;
@@ -316,6 +330,7 @@ static void region_unmap(struct region *region)
       regions->prev = region;
     regions = region;
     registry_add(region_key(region));
+    region_bit_set(region, true);
     make_free(region_first_block(region), region_sentinel(region) - region_first_block(region));
     return;
   }
@@ -397,6 +412,7 @@ static struct region *region_create(void)
     return NULL;
   }
   region->magic = REGION_MAGIC;
+  region_bit_set(region, true);
   char *first = region_first_block(region);
   size_t top_size = (size_t)(region_sentinel(region) - first);
   *tag_of(first) = top_size;
@@ -950,7 +966,7 @@ size_t backend_trim(size_t pad)
     }
     region = next_region;
   }
-  for (unsigned bin = bin_index(MMAP_RELEASE_MIN / 4); bin < MMAP_BIN_COUNT; bin++)
+  for (unsigned bin = bin_index(2 * os_page_size()); bin < MMAP_BIN_COUNT; bin++)
     for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
       release_free_interior((char *)node, tag_size(node->tag));
       released += tag_size(node->tag);
