@@ -42,9 +42,10 @@ work=$(mktemp -d /tmp/palloc-distcheck.XXXXXX) || fail "mktemp"
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "$me: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-# The tracked files as they are in the work tree (committed or not), without build outputs.
+# The tracked files as they are in the work tree (committed or not): no build output, even
+# one that .gitignore misses (a file not yet added to git is left out too).
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git ls-files -z --cached --others --exclude-standard |
+  git ls-files -z --cached |
     tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$work" -xf - ||
     fail "copying the tree"
 else
@@ -53,9 +54,12 @@ fi
 chown -R "$user:$group" "$work" || fail "chown $user:$group"
 
 log=$work/distcheck.log
+# The environment of a user's session: nobody's login shell is nologin, and a SHELL left
+# unset gets it (bash fills SHELL in from the password file), which tests that run
+# ${SHELL:-/bin/sh} then cannot use.
 echo "$me: make distcheck as $user:$group in $work (log: $log)"
 setpriv --reuid="$user" --regid="$group" --clear-groups \
-  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" TMPDIR="$work" LC_ALL=C.UTF-8 \
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" TMPDIR="$work" LC_ALL=C.UTF-8 SHELL=/bin/bash \
   sh -c "cd '$work' && autoreconf -fi && mkdir build && cd build && ../configure -q &&
          make -j$jobs distcheck ${DISTCHECK_ARGS:-}" >"$log" 2>&1
 status=$?

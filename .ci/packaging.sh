@@ -52,11 +52,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tracked files as they are in the work tree (committed or not), without build outputs.
+# The tracked files as they are in the work tree (committed or not): no build output, even
+# one that .gitignore misses (a file not yet added to git is left out too).
 copy_tree() {
   mkdir -p "$1" || return 1
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard |
+    git ls-files -z --cached |
       tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$1" -xf -
   else
     cp -a . "$1/"
