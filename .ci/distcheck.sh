@@ -23,34 +23,18 @@ fail() {
   echo "$me: FAIL: $* ($(( $(date +%s) - start )) s)"
   exit 1
 }
+. .ci/lib.sh
 
 # What autoreconf, the build and the tests need (the tests skip what is missing, but CI
 # should run them all).
-packages="build-essential autoconf automake libtool pkg-config groff man-db"
-missing=""
-for p in $packages; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "$me: installing$missing"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } ||
-    fail "apt-get install$missing"
-fi
+ci_need build-essential autoconf automake libtool pkg-config groff man-db
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
 
 work=$(mktemp -d /tmp/palloc-distcheck.XXXXXX) || fail "mktemp"
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "$me: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-# The tracked files as they are in the work tree (committed or not): no build output, even
-# one that .gitignore misses (a file not yet added to git is left out too).
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git ls-files -z --cached |
-    tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$work" -xf - ||
-    fail "copying the tree"
-else
-  cp -a . "$work/" || fail "copying the tree"
-fi
+ci_copy_tree "$work" || fail "copying the tree"
 chown -R "$user:$group" "$work" || fail "chown $user:$group"
 
 log=$work/distcheck.log

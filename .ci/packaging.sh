@@ -24,21 +24,14 @@ fail() {
   exit 1
 }
 step() { echo "=== $me: $* ($(elapsed) s)"; }
+. .ci/lib.sh
 
 [ "$(id -u)" -eq 0 ] || fail "must run as root (apt-get install and purge)"
 
 # ---- Dependencies: the tools, and the source package's Build-Depends ----------------------
 packages="build-essential dpkg-dev debhelper lintian pkg-config groff-base man-db
   liblttng-ust-dev"
-missing=""
-for p in $packages; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  step "installing$missing"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } ||
-    fail "apt-get install$missing"
-fi
+ci_need $packages
 dpkg-checkbuilddeps debian/control || fail "Build-Depends of debian/control not installed (update \$packages here)"
 
 work=$(mktemp -d /tmp/palloc-packaging.XXXXXX) || fail "mktemp"
@@ -51,18 +44,6 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "$me: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-
-# The tracked files as they are in the work tree (committed or not): no build output, even
-# one that .gitignore misses (a file not yet added to git is left out too).
-copy_tree() {
-  mkdir -p "$1" || return 1
-  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached |
-      tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$1" -xf -
-  else
-    cp -a . "$1/"
-  fi
-}
 
 lintian_check() { # what: lintian over FILE; fails on an error or a warning
   local what=$1 file=$2 out
@@ -77,7 +58,7 @@ lintian_check() { # what: lintian over FILE; fails on an error or a warning
 
 # ---- 1. Source package ---------------------------------------------------------------------
 step "source package"
-copy_tree "$work/src/palloc" || fail "copying the tree"
+ci_copy_tree "$work/src/palloc" || fail "copying the tree"
 (cd "$work/src" && dpkg-source -b palloc) >"$work/source.log" 2>&1 ||
   { cat "$work/source.log"; fail "dpkg-source -b"; }
 dsc=$(ls "$work"/src/palloc_*.dsc)
@@ -85,7 +66,7 @@ lintian_check "source package" "$dsc"
 
 # ---- 2. Binary packages --------------------------------------------------------------------
 step "dpkg-buildpackage -us -uc -b"
-copy_tree "$work/bin/palloc" || fail "copying the tree"
+ci_copy_tree "$work/bin/palloc" || fail "copying the tree"
 export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS-nocheck}
 echo "DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS"
 build_start=$(date +%s)
