@@ -1,11 +1,9 @@
 #!/bin/sh
-# t-man.sh: every manual page formats without a warning (groff -ww, then man --warnings),
-# and every .so link names a page that exists (TAP).
+# t-man.sh: every manual page in man/ formats without a warning (groff -ww, then
+# man --warnings, which lintian runs), and every page that is a `.so` link names a page that
+# exists (TAP). A page whose only line is `.so man3/PAGE` is a link.
 set -u
 srcdir=${top_srcdir:-$(dirname "$0")/..}/man
-pages="palloc.3 palloc-run.1"
-links="palloc_backend_name.3 palloc_check_heap.3 palloc_stats_get.3 palloc_stats_print.3
-  palloc_function_name.3"
 tmp=${TMPDIR:-/tmp}/t-man.$$
 trap 'rm -f "$tmp"' EXIT
 
@@ -15,6 +13,16 @@ if ! command -v groff >/dev/null 2>&1; then
 fi
 have_man=no
 command -v man >/dev/null 2>&1 && have_man=yes
+
+pages=""
+links=""
+for file in "$srcdir"/*.[1-8]; do
+  if [ "$(wc -l <"$file")" -eq 1 ] && grep -q '^\.so ' "$file"; then
+    links="$links ${file##*/}"
+  else
+    pages="$pages ${file##*/}"
+  fi
+done
 
 n=0
 failed=0
@@ -29,15 +37,13 @@ result() { # DESCRIPTION STATUS: one TAP line; on failure show what was printed
   fi
 }
 
-count=$(( $(echo $pages | wc -w) * 2 + $(echo $links | wc -w) ))
-echo "1..$count"
+echo "1..$(( $(echo $pages | wc -w) * 2 + $(echo $links | wc -w) ))"
 for page in $pages; do
   LC_ALL=C.UTF-8 groff -ww -man -z -Tutf8 "$srcdir/$page" >"$tmp" 2>&1
   status=$?
   [ $status -eq 0 ] && [ ! -s "$tmp" ]
   result "groff -ww -man: $page has no warning" $?
   if [ $have_man = yes ]; then
-    # What lintian runs on installed pages.
     LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z \
       "$srcdir/$page" 2>"$tmp" >/dev/null
     status=$?
@@ -49,10 +55,10 @@ for page in $pages; do
   fi
 done
 for link in $links; do
-  target=$(sed -n 's/^\.so man3\/\(.*\)$/\1/p' "$srcdir/$link")
-  [ -n "$target" ] && [ -f "$srcdir/$target" ] && [ "$(wc -l <"$srcdir/$link")" -eq 1 ]
+  target=$(sed -n 's/^\.so man[1-8]\/\(.*\)$/\1/p' "$srcdir/$link")
+  [ -n "$target" ] && [ -f "$srcdir/$target" ]
   status=$?
-  echo "$link -> ${target:-?}" >"$tmp"
-  result ".so link $link names an existing page ($target)" $status
+  echo "$link: $(cat "$srcdir/$link")" >"$tmp"
+  result ".so link $link names an existing page (${target:-none})" $status
 done
 exit $failed
