@@ -99,7 +99,7 @@ echo "packages:" $pkgs
 step "apt-get install ./*.deb"
 # A leftover from an earlier run would hide what this install does.
 for p in $pkgs; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "installed"; then
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -Eq " (installed|config-files|half-)"; then
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $pkgs >/dev/null 2>&1
     break
   fi
