@@ -3,7 +3,8 @@
 # .../tests/v/AREA.LIB.MODE.tap (tests/Makemodule.am lists them):
 #   AREA  a C test area (argv[1] of tests/palloc-tests) or a script tests/AREA.sh
 #   LIB   libpalloc-mmap, libpalloc-sbrk or libpalloc (the configured default backend)
-#   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD) or
+#   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD), unit
+#         (the backend's own test, backends/BACKEND/test_BACKEND_backend) or
 #         script (tests/AREA.sh LIB)
 # Environment (set by make check): top_builddir, top_srcdir, PALLOC_DEFAULT_BACKEND, and
 # PALLOC_TEST_UNDER_VALGRIND=1 with VALGRIND for make check-valgrind.
@@ -53,6 +54,8 @@ case $mode in
     LD_PRELOAD=$so
     export LD_PRELOAD
     exec timeout -k 10 $limit $wrap "$top_builddir/tests/palloc-tests" "$area" ;;
+  unit)
+    exec timeout -k 10 $limit $wrap "$top_builddir/backends/$backend/test_${backend}_backend" ;;
   script)
     exec timeout -k 10 $limit ${SHELL:-/bin/sh} "$top_srcdir/tests/$area.sh" "$lib" ;;
   *)

@@ -1,0 +1,111 @@
+/* sbrk_heap.h: the sbrk backend's heap as its two files see it (sbrk_backend.c changes it,
+ * sbrk_check.c verifies it): regions, the heap's state, and the boundary-tag block helpers.
+ * The block layout and the invariants are drawn and numbered at the top of sbrk_backend.c.
+ * Everything here is used with sbrk_lock held.
+ */
+#ifndef PALLOC_SBRK_HEAP_H
+#define PALLOC_SBRK_HEAP_H
+
+#include "sbrk/sbrk_backend.h"
+#include "util/bits.h"
+#include "util/lock.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORD 8
+#define MAX_REGIONS 128
+#define PROLOGUE_SIZE 16
+#define REGION_OVERHEAD (24 + PROLOGUE_SIZE + WORD) /* the largest pad, prologue, epilogue */
+#define CLEAN_CHECK_BYTES 4096                      /* how far I10 reads past clean_from */
+#define FLOOR_EXACT_MAX 4096                        /* one search floor per size up to this */
+#define FLOOR_EXACT_COUNT (FLOOR_EXACT_MAX / 16 - 1) /* sizes 32, 48, ..., 4096 */
+#define FLOOR_STEPS 8                               /* then floors per doubling of the size */
+#define FLOOR_COUNT (FLOOR_EXACT_COUNT + 36 * FLOOR_STEPS) /* up to 2^48 */
+
+struct region {
+  char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
+  char *first;      /* the first block, just after the prologue */
+  char *end;        /* one past the epilogue */
+  char *clean_from; /* bytes from here to end read zero but for their block's tags */
+  char *first_free; /* a block at or below the lowest free one: where searches start */
+  char *floor[FLOOR_COUNT]; /* no free block of floor_size(i) bytes or more lies below
+                               floor[i]; floor[i] <= floor[i + 1] */
+  unsigned floor_top;       /* the floor of the region's size: no block is bigger */
+  size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
+  bool is_mapped;   /* obtained from mmap (else from sbrk) */
+};
+
+extern palloc_lock sbrk_lock; /* the one lock around everything below */
+
+struct sbrk_heap {
+  struct region regions[MAX_REGIONS];
+  struct region *top;    /* the sbrk region that ends at the break we last set, or NULL */
+  char *our_break;       /* the break as we last set it */
+  bool sbrk_refused;     /* sbrk failed once: continue from mmap from then on */
+  bool initialised;
+  enum sbrk_fit fit;
+  char *rover;           /* next fit: the block the next search starts at, or NULL */
+  uint64_t free_bytes, free_count;  /* free heap blocks, tags included */
+  uint64_t used_bytes, used_count;  /* in-use heap blocks, tags included */
+  uint64_t region_bytes;            /* sum of the regions' len */
+  uint64_t peak_mapped_bytes;
+};
+extern struct sbrk_heap sbrk_heap;
+
+/* ---- Blocks: tags, neighbours (CS:APP's vocabulary; a block is its header's address) ---- */
+
+static inline uint64_t header(const char *block) { return *(const uint64_t *)block; }
+static inline size_t block_size(const char *block) { return tag_size(header(block)); }
+static inline bool is_in_use(const char *block) { return header(block) & TAG_IN_USE; }
+static inline char *payload_of(char *block) { return block + WORD; }
+static inline char *block_of(void *payload) { return (char *)payload - WORD; }
+static inline uint64_t *footer(char *block)
+{
+  return (uint64_t *)(block + block_size(block) - WORD);
+}
+static inline char *next_block(char *block) { return block + block_size(block); }
+static inline char *prev_block(char *block)
+{
+  return block - tag_size(*(uint64_t *)(block - WORD));
+}
+static inline bool is_prev_free(char *block) { return !(*(uint64_t *)(block - WORD) & TAG_IN_USE); }
+static inline bool is_epilogue(const char *block) { return block_size(block) == 0; }
+
+static inline void write_tags(char *block, size_t size, uint64_t flags)
+{
+  *(uint64_t *)block = (uint64_t)size | flags;
+  *(uint64_t *)(block + size - WORD) = (uint64_t)size | flags;
+}
+
+static inline void write_epilogue(char *end) { *(uint64_t *)(end - WORD) = TAG_IN_USE; }
+static inline char *epilogue_of(struct region *r) { return r->end - WORD; }
+static inline char *last_block(struct region *r) { return prev_block(epilogue_of(r)); }
+
+/* The floor that a search for size bytes (a multiple of 16, >= 32) uses: one per size up to
+ * FLOOR_EXACT_MAX, then one per eighth of a doubling. */
+static inline unsigned floor_index(size_t size)
+{
+  if (size <= FLOOR_EXACT_MAX)
+    return (unsigned)(size >> 4) - 2;
+  unsigned k = highest_bit(size);
+  if (k >= 48)
+    return FLOOR_COUNT - 1;
+  return FLOOR_EXACT_COUNT + (k - 12) * FLOOR_STEPS +
+         (unsigned)((size >> (k - 3)) & (FLOOR_STEPS - 1));
+}
+
+/* The least size whose floor is index: floor_size(floor_index(s)) <= s. */
+static inline size_t floor_size(unsigned index)
+{
+  if (index < FLOOR_EXACT_COUNT)
+    return ((size_t)index + 2) << 4;
+  unsigned step = index - FLOOR_EXACT_COUNT, k = step / FLOOR_STEPS + 12;
+  return (size_t)(FLOOR_STEPS + step % FLOOR_STEPS) << (k - 3);
+}
+
+/* Bytes of all regions and mapped blocks: what the heap holds from the OS. */
+uint64_t sbrk_held_bytes(void);
+
+#endif /* PALLOC_SBRK_HEAP_H */

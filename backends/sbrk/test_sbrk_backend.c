@@ -1,0 +1,860 @@
+/* test_sbrk_backend.c: unit tests of the sbrk backend, linked without the front end (TAP).
+ *
+ * Calls backend_* directly and runs backend_check_heap() after every step. Every test frees
+ * what it allocates, so that the next one starts from a heap whose only free block is its top
+ * (which makes placement predictable). The tests that take the break away from the backend
+ * (foreign sbrk, sbrk refused) run last, and death tests run in forked children.
+ */
+#include "config.h"
+#include "sbrk/sbrk_backend.h"
+#include "sbrk/sbrk_heap.h" /* the corruption tests reach into the hints */
+
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- A tiny TAP harness ------------------------------------------------------------------ */
+
+static int failures_in_test;
+
+static void fail_at(const char *file, int line, const char *what)
+{
+  printf("# %s:%d: failed: %s\n", file, line, what);
+  failures_in_test++;
+}
+
+#define EXPECT(cond) ((cond) ? (void)0 : fail_at(__FILE__, __LINE__, #cond))
+/* The heap must be consistent after every step. */
+#define CHECK_HEAP() EXPECT(backend_check_heap() == 0)
+
+static size_t tag_of(void *p) { return tag_size(*block_tag(p)); }
+static bool in_use(void *p) { return *block_tag(p) & TAG_IN_USE; }
+static char *next_payload(void *p) { return (char *)p + tag_of(p); }
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+  unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    b[i] = (unsigned char)(seed + i * 7);
+}
+
+static bool verify(const void *p, size_t n, unsigned seed)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != (unsigned char)(seed + i * 7))
+      return false;
+  return true;
+}
+
+static void *alloc_filled(size_t block_size, unsigned seed)
+{
+  void *p = backend_alloc(block_size, 0);
+  EXPECT(p != NULL);
+  if (p != NULL)
+    fill(p, block_usable_size(p), seed);
+  CHECK_HEAP();
+  return p;
+}
+
+static void free_checked(void *p)
+{
+  backend_free(p);
+  CHECK_HEAP();
+}
+
+static uint64_t free_bytes(void)
+{
+  struct backend_stats s;
+  backend_get_stats(&s);
+  return s.free_bytes;
+}
+
+/* Three adjacent blocks (carved one after the other from the top of the heap). */
+static void alloc_adjacent(void **blocks, size_t count, size_t block_size)
+{
+  for (size_t i = 0; i < count; i++)
+    blocks[i] = alloc_filled(block_size, (unsigned)i);
+  for (size_t i = 1; i < count; i++)
+    EXPECT(blocks[i] == next_payload(blocks[i - 1]));
+}
+
+/* ---- Coalescing: the four cases --------------------------------------------------------- */
+
+static void test_coalesce_neither(void)
+{
+  void *b[3];
+  alloc_adjacent(b, 3, 96);
+  uint64_t before = free_bytes();
+  free_checked(b[1]);
+  EXPECT(!in_use(b[1]) && tag_of(b[1]) == 96);
+  EXPECT(free_bytes() == before + 96);
+  EXPECT(verify(b[0], 80, 0) && verify(b[2], 80, 2));
+  free_checked(b[0]);
+  free_checked(b[2]);
+}
+
+static void test_coalesce_next(void)
+{
+  void *b[4];
+  alloc_adjacent(b, 4, 64);
+  free_checked(b[2]);
+  free_checked(b[1]); /* next (b[2]) free */
+  EXPECT(!in_use(b[1]) && tag_of(b[1]) == 128);
+  EXPECT(verify(b[0], 48, 0) && verify(b[3], 48, 3));
+  free_checked(b[0]);
+  free_checked(b[3]);
+}
+
+static void test_coalesce_prev(void)
+{
+  void *b[4];
+  alloc_adjacent(b, 4, 64);
+  free_checked(b[1]);
+  free_checked(b[2]); /* previous (b[1]) free */
+  EXPECT(!in_use(b[1]) && tag_of(b[1]) == 128);
+  EXPECT(verify(b[0], 48, 0) && verify(b[3], 48, 3));
+  free_checked(b[0]);
+  free_checked(b[3]);
+}
+
+static void test_coalesce_both(void)
+{
+  void *b[5];
+  alloc_adjacent(b, 5, 48);
+  free_checked(b[1]);
+  free_checked(b[3]);
+  uint64_t before = free_bytes();
+  free_checked(b[2]); /* both neighbours free */
+  EXPECT(!in_use(b[1]) && tag_of(b[1]) == 3 * 48);
+  EXPECT(free_bytes() == before + 48);
+  EXPECT(verify(b[0], 32, 0) && verify(b[4], 32, 4));
+  free_checked(b[0]);
+  free_checked(b[4]);
+}
+
+/* ---- Splitting --------------------------------------------------------------------------- */
+
+/* A free hole of hole_size bytes between two in-use blocks; returns its payload. */
+static void *make_hole(size_t hole_size, void **guards)
+{
+  void *b[3];
+  b[0] = alloc_filled(64, 1);
+  b[1] = alloc_filled(hole_size, 2);
+  b[2] = alloc_filled(64, 3);
+  EXPECT(b[1] == next_payload(b[0]) && b[2] == next_payload(b[1]));
+  free_checked(b[1]);
+  guards[0] = b[0];
+  guards[1] = b[2];
+  return b[1];
+}
+
+static void test_split_thresholds(void)
+{
+  void *guards[2];
+  void *hole = make_hole(512, guards);
+  void *p = alloc_filled(512 - 16, 4); /* remainder 16 < minimum block: no split */
+  EXPECT(p == hole && tag_of(p) == 512);
+  free_checked(p);
+  p = alloc_filled(512 - BACKEND_MIN_BLOCK, 5); /* remainder = minimum block: split */
+  EXPECT(p == hole && tag_of(p) == 512 - BACKEND_MIN_BLOCK);
+  char *rest = next_payload(p);
+  EXPECT(!in_use(rest) && tag_of(rest) == BACKEND_MIN_BLOCK);
+  void *q = alloc_filled(BACKEND_MIN_BLOCK, 6); /* the remainder is a usable block */
+  EXPECT(q == rest);
+  EXPECT(verify(p, 512 - BACKEND_MIN_BLOCK - 16, 5));
+  free_checked(q);
+  free_checked(p);
+  EXPECT(tag_of(hole) == 512 && !in_use(hole));
+  free_checked(guards[0]);
+  free_checked(guards[1]);
+}
+
+/* ---- In-place realloc --------------------------------------------------------------------- */
+
+static void test_resize_grow_into_next(void)
+{
+  void *b[3];
+  alloc_adjacent(b, 3, 256);
+  free_checked(b[1]);
+  EXPECT(backend_resize(b[0], 400)); /* 256 + 144: the rest of b[1] stays free */
+  CHECK_HEAP();
+  EXPECT(tag_of(b[0]) == 400 && verify(b[0], 240, 0));
+  EXPECT(!in_use(next_payload(b[0])) && tag_of(next_payload(b[0])) == 112);
+  EXPECT(backend_resize(b[0], 512 - 16)); /* leaves 16: absorbed whole */
+  CHECK_HEAP();
+  EXPECT(tag_of(b[0]) == 512 && next_payload(b[0]) == b[2]);
+  EXPECT(!backend_resize(b[0], 1024)); /* next in use: untouched */
+  EXPECT(tag_of(b[0]) == 512);
+  CHECK_HEAP();
+  free_checked(b[0]);
+  free_checked(b[2]);
+}
+
+static void test_resize_grow_at_heap_end(void)
+{
+  void *p = alloc_filled(4096, 9);
+  char *old_break = sbrk(0);
+  EXPECT(backend_resize(p, 200 * 1024)); /* beyond the free top: the break moves up */
+  CHECK_HEAP();
+  EXPECT(tag_of(p) >= 200 * 1024 && (char *)sbrk(0) > old_break);
+  EXPECT(verify(p, 4096 - 16, 9));
+  fill(p, block_usable_size(p), 10);
+  free_checked(p);
+}
+
+static void test_resize_shrink(void)
+{
+  void *b[2];
+  alloc_adjacent(b, 2, 1024);
+  EXPECT(backend_resize(b[0], 1024 - 16)); /* tail too small to split: unchanged */
+  EXPECT(tag_of(b[0]) == 1024);
+  EXPECT(backend_resize(b[0], 256));
+  CHECK_HEAP();
+  EXPECT(tag_of(b[0]) == 256 && verify(b[0], 240, 0));
+  char *tail = next_payload(b[0]);
+  EXPECT(!in_use(tail) && tag_of(tail) == 768 && next_payload(tail) == b[1]);
+  free_checked(b[1]); /* the tail coalesces with the next block */
+  EXPECT(tag_of(tail) > 768);
+  free_checked(b[0]);
+}
+
+/* ---- Placement policies ------------------------------------------------------------------- */
+
+/* Holes of 256, 128 and 256 bytes between guards; returns the placement of a 128-byte block. */
+static char *place_in_holes(enum sbrk_fit fit, char **holes)
+{
+  void *x[3], *g[3];
+  for (int i = 0; i < 3; i++) {
+    x[i] = alloc_filled(i == 1 ? 128 : 256, 20);
+    g[i] = alloc_filled(64, 21);
+  }
+  for (int i = 0; i < 3; i++) {
+    free_checked(x[i]);
+    holes[i] = x[i];
+  }
+  sbrk_set_fit_policy(fit);
+  char *p = alloc_filled(128, 22);
+  sbrk_set_fit_policy(SBRK_FIT_FIRST);
+  free_checked(p);
+  for (int i = 0; i < 3; i++)
+    free_checked(g[i]);
+  return p;
+}
+
+static void test_fit_policies(void)
+{
+  char *holes[3];
+  EXPECT(place_in_holes(SBRK_FIT_FIRST, holes) == holes[0]);
+  EXPECT(place_in_holes(SBRK_FIT_BEST, holes) == holes[1]);
+  /* The rover sits at the last guard placed: next fit goes on from there, past the holes. */
+  EXPECT(place_in_holes(SBRK_FIT_NEXT, holes) > holes[2]);
+  EXPECT(strcmp(sbrk_fit_name(SBRK_FIT_NEXT), "next") == 0);
+}
+
+/* A search gives up after SBRK_SEARCH_BUDGET blocks (served from the top), and the next one
+ * goes on from where it stopped. */
+static void test_search_budget(void)
+{
+  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET };
+  static void *p[COUNT];
+  EXPECT(backend_alloc_batch(48, p, COUNT) == COUNT);
+  CHECK_HEAP();
+  void *holes[] = { p[10], p[20], p[21], p[FAR], p[FAR + 1] };
+  for (size_t i = 0; i < sizeof holes / sizeof *holes; i++)
+    free_checked(holes[i]); /* 48 bytes at 10 (too small), 96 at 20 (near), 96 at FAR */
+  void *first = alloc_filled(64, 1);  /* the near hole, found at once */
+  void *second = alloc_filled(64, 2); /* the far one is out of reach: from the top */
+  void *third = alloc_filled(64, 3);  /* goes on from where the last search stopped */
+  EXPECT(first == p[20] && second != p[FAR] && third == p[FAR]);
+  free_checked(first);
+  free_checked(second);
+  free_checked(third);
+  for (int i = 0; i < COUNT; i++)
+    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1)
+      backend_free(p[i]);
+  CHECK_HEAP();
+}
+
+static unsigned rng_state = 12345;
+static unsigned rng(void)
+{
+  rng_state = rng_state * 1103515245u + 12345u;
+  return rng_state >> 8;
+}
+
+static size_t random_block_size(void)
+{
+  unsigned r = rng() % 100;
+  size_t size = r < 70 ? 32 + rng() % 512 : r < 95 ? 512 + rng() % 16384 : 16384 + rng() % 400000;
+  return (size + 15) & ~(size_t)15;
+}
+
+/* Random allocations, frees and resizes, contents verified, the heap checked every step. */
+static void stress(enum sbrk_fit fit, int steps)
+{
+  enum { SLOTS = 64 };
+  void *slot[SLOTS] = { 0 };
+  sbrk_set_fit_policy(fit);
+  for (int step = 0; step < steps && failures_in_test == 0; step++) {
+    unsigned i = rng() % SLOTS;
+    if (slot[i] != NULL) {
+      EXPECT(verify(slot[i], block_usable_size(slot[i]), i));
+      if (rng() % 3 == 0 && backend_resize(slot[i], random_block_size())) {
+        fill(slot[i], block_usable_size(slot[i]), i);
+      } else {
+        backend_free(slot[i]);
+        slot[i] = NULL;
+      }
+    } else {
+      slot[i] = alloc_filled(random_block_size(), i);
+    }
+    CHECK_HEAP();
+  }
+  for (unsigned i = 0; i < SLOTS; i++)
+    if (slot[i] != NULL)
+      free_checked(slot[i]);
+  sbrk_set_fit_policy(SBRK_FIT_FIRST);
+}
+
+static void test_stress_first(void) { stress(SBRK_FIT_FIRST, 3000); }
+static void test_stress_next(void) { stress(SBRK_FIT_NEXT, 3000); }
+static void test_stress_best(void) { stress(SBRK_FIT_BEST, 3000); }
+
+/* ---- Batches, zeroing, alignment, mapped blocks, ownership ------------------------------- */
+
+static void test_batch(void)
+{
+  void *p[40];
+  size_t n = backend_alloc_batch(80, p, 40);
+  CHECK_HEAP();
+  EXPECT(n == 40);
+  for (size_t i = 0; i < n; i++) {
+    EXPECT(in_use(p[i]) && tag_of(p[i]) >= 80 && ((uintptr_t)p[i] & 15) == 0);
+    fill(p[i], 64, (unsigned)i);
+  }
+  for (size_t i = 0; i < n; i++)
+    EXPECT(verify(p[i], 64, (unsigned)i));
+  backend_free_batch(p, n);
+  CHECK_HEAP();
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != 0)
+      return false;
+  return true;
+}
+
+static void test_zeroing(void)
+{
+  void *p = alloc_filled(20000, 0xff);
+  free_checked(p);
+  void *q = backend_alloc(20000, BACKEND_ZERO); /* reuses dirty memory */
+  CHECK_HEAP();
+  EXPECT(q != NULL && all_zero(q, block_usable_size(q)));
+  void *r = backend_alloc(150000, BACKEND_ZERO); /* partly fresh from the OS */
+  CHECK_HEAP();
+  EXPECT(r != NULL && all_zero(r, block_usable_size(r)));
+  void *m = backend_alloc(1 << 20, BACKEND_ZERO); /* mapped on its own */
+  EXPECT(m != NULL && all_zero(m, block_usable_size(m)));
+  fill(q, block_usable_size(q), 1);
+  fill(r, block_usable_size(r), 2);
+  free_checked(q);
+  free_checked(r);
+  free_checked(m);
+}
+
+static void test_aligned(void)
+{
+  static const size_t sizes[] = { 32, 80, 4096, 100000 };
+  for (size_t align = 32; align <= ((size_t)1 << 30); align <<= 1) {
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      if (align > (1u << 22) && i > 1)
+        continue; /* the largest alignments: small blocks only, to keep the test quick */
+      void *p = backend_alloc_aligned(align, sizes[i], 0);
+      CHECK_HEAP();
+      EXPECT(p != NULL && ((uintptr_t)p & (align - 1)) == 0 && tag_of(p) >= sizes[i]);
+      if (p == NULL)
+        continue;
+      fill(p, block_usable_size(p), (unsigned)i);
+      EXPECT(verify(p, block_usable_size(p), (unsigned)i));
+      free_checked(p);
+    }
+  }
+}
+
+static void test_mapped(void)
+{
+  void *p = backend_alloc(SBRK_MAP_THRESHOLD + 4096, 0);
+  EXPECT(p != NULL && (*block_tag(p) & TAG_MAPPED) && tag_of(p) >= SBRK_MAP_THRESHOLD);
+  fill(p, block_usable_size(p), 3);
+  CHECK_HEAP();
+  void *q = backend_remap(p, 4u << 20);
+  CHECK_HEAP();
+  EXPECT(q != NULL && tag_of(q) >= (4u << 20) && verify(q, SBRK_MAP_THRESHOLD, 3));
+  EXPECT(backend_resize(q, SBRK_MAP_THRESHOLD)); /* shrink: tail pages unmapped */
+  CHECK_HEAP();
+  EXPECT(tag_of(q) < (4u << 20) && verify(q, SBRK_MAP_THRESHOLD - 16, 3));
+  EXPECT(!backend_resize(q, 8u << 20));
+  EXPECT(backend_owns(q));
+  free_checked(q);
+  EXPECT(!backend_owns(q));
+}
+
+static int global_word[4];
+
+static void test_owns(void)
+{
+  int local[8];
+  void *p = alloc_filled(64, 1);
+  EXPECT(backend_owns(p));
+  EXPECT(!backend_owns((char *)p + 8));
+  EXPECT(!backend_owns((void *)16) && !backend_owns(local) && !backend_owns(global_word));
+  EXPECT(!backend_owns((void *)(uintptr_t)0x1000));
+  EXPECT(backend_tag_readable(p)); /* the free fast path's check: heap blocks only */
+  EXPECT(!backend_tag_readable(local) && !backend_tag_readable(global_word));
+  EXPECT(!backend_tag_readable((void *)16) && !backend_tag_readable(sbrk(0)));
+  void *m = backend_alloc(1 << 20, 0);
+  EXPECT(!backend_tag_readable(m));
+  free_checked(m);
+  free_checked(p);
+}
+
+static void test_errno_preserved(void)
+{
+  errno = 4321;
+  void *p = backend_alloc(64, 0);
+  void *q = backend_alloc(1 << 20, 0);
+  backend_resize(p, 4096);
+  backend_free(p);
+  backend_free(q);
+  backend_trim(0);
+  EXPECT(errno == 4321);
+  CHECK_HEAP();
+}
+
+/* ---- Giving memory back ------------------------------------------------------------------- */
+
+static void test_trim_on_free(void)
+{
+  void *p[64];
+  char *low = sbrk(0);
+  for (int i = 0; i < 64; i++)
+    p[i] = alloc_filled(16384, (unsigned)i);
+  char *high = sbrk(0);
+  EXPECT(high >= low + 64 * 16384);
+  for (int i = 0; i < 64; i++)
+    free_checked(p[i]);
+  char *after = sbrk(0); /* the free top passed the threshold: the break came down */
+  EXPECT(!backend_tag_readable(p[63]) && !backend_tag_readable(after)); /* gone with it */
+  EXPECT(after < high && after <= low + SBRK_TRIM_THRESHOLD + SBRK_TOP_PAD + 2 * 4096);
+  struct backend_stats s;
+  backend_get_stats(&s);
+  EXPECT(s.peak_mapped_bytes >= s.mapped_bytes + 64 * 16384 - SBRK_TRIM_THRESHOLD - SBRK_TOP_PAD);
+}
+
+static void test_trim_call(void)
+{
+  enum { COUNT = 3000 };
+  static void *p[COUNT];
+  for (int i = 0; i < COUNT; i++)
+    p[i] = alloc_filled(32 + (rng() % 1024) * 16, (unsigned)i);
+  for (int i = 0; i < COUNT; i++)
+    if (i % 13 != 0) {
+      backend_free(p[i]);
+      p[i] = NULL;
+    }
+  CHECK_HEAP();
+  EXPECT(backend_trim(0) > 0); /* pages inside the holes, at least */
+  CHECK_HEAP();
+  for (int i = 0; i < COUNT; i++)
+    if (p[i] != NULL) {
+      EXPECT(verify(p[i], 16, (unsigned)i));
+      free_checked(p[i]);
+    }
+  backend_trim(0);
+  CHECK_HEAP();
+}
+
+/* ---- Corruption: flip one bit, expect the invariant's number ---------------------------- */
+
+/* Flip bits in one or two words (second may be NULL), expect the checker to name invariant,
+ * then flip them back and expect a consistent heap again. */
+static void expect_broken(uint64_t *word, uint64_t *second, uint64_t flip, int invariant)
+{
+  *word ^= flip;
+  if (second != NULL)
+    *second ^= flip;
+  printf("# expecting I%d below\n", invariant);
+  EXPECT(backend_check_heap() == invariant);
+  *word ^= flip;
+  if (second != NULL)
+    *second ^= flip;
+  CHECK_HEAP();
+}
+
+static void test_corruption(void)
+{
+  void *b[3];
+  alloc_adjacent(b, 3, 128);
+  uint64_t *head = block_tag(b[1]);
+  uint64_t *foot = (uint64_t *)((char *)b[1] + 128 - 16);
+  expect_broken(head, NULL, 16, 3);                   /* header says 144, footer 128 */
+  expect_broken(head, NULL, (uint64_t)1 << 40, 2);    /* the size runs past the region */
+  expect_broken(foot, NULL, SBRK_TAG_BIT3, 3);        /* header != footer */
+  expect_broken(head, foot, SBRK_TAG_BIT3, 6);        /* both carry bit 3 */
+  expect_broken(head, foot, TAG_MAPPED, 6);
+  expect_broken(head, foot, TAG_IN_USE, 10);          /* looks free, below first_free */
+  void *c[5];
+  alloc_adjacent(c, 5, 64);
+  free_checked(c[0]);                                 /* c[0] is now the lowest free block */
+  expect_broken(block_tag(c[2]), (uint64_t *)((char *)c[2] + 64 - 16), TAG_IN_USE, 8);
+  /* ^ c[2] looks free, above first_free: only the counters disagree */
+  struct region *r = sbrk_heap.regions;                /* the search hints of c's region */
+  while (!(r->start != NULL && (char *)c[0] >= r->first && (char *)c[0] < r->end))
+    r++;
+  char *saved_floors[FLOOR_COUNT], *saved_first_free = r->first_free;
+  memcpy(saved_floors, r->floor, sizeof saved_floors);
+  for (unsigned i = 0; i <= r->floor_top && r->floor[i] < (char *)c[1] - 8; i++)
+    r->floor[i] = (char *)c[1] - 8;                   /* floors above the free c[0] */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  r->floor[0] = (char *)c[2] - 8;                     /* floors that do not rise */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  memcpy(r->floor, saved_floors, sizeof saved_floors);
+  r->first_free = (char *)c[2] - 8;                   /* first_free above the free c[0] */
+  printf("# expecting I10 below\n");
+  EXPECT(backend_check_heap() == 10);
+  r->first_free = saved_first_free;
+  CHECK_HEAP();
+  for (int i = 1; i < 5; i++)
+    free_checked(c[i]);
+  free_checked(b[0]);
+  expect_broken(head, foot, TAG_IN_USE, 4);           /* two adjacent free blocks */
+  uint64_t *prologue_footer = (uint64_t *)((char *)b[0] - 16);
+  while (*prologue_footer != (16 | TAG_IN_USE))     /* walk back to the prologue */
+    prologue_footer = (uint64_t *)((char *)prologue_footer - tag_size(*prologue_footer));
+  expect_broken(prologue_footer, NULL, 32, 1);
+  void *big[16], *fresh = NULL; /* a block that reaches into its region's zero area */
+  int count = 0;
+  while (count < 16 && fresh == NULL) {
+    void *p = big[count++] = alloc_filled(200000, 5);
+    if ((char *)sbrk_clean_from(p) == (char *)p - 8 + tag_of(p))
+      fresh = p;
+  }
+  EXPECT(fresh != NULL);
+  if (fresh != NULL) {
+    char *top = next_payload(fresh);
+    EXPECT(!in_use(top));
+    expect_broken((uint64_t *)(top + 256), NULL, 1, 10); /* a stray byte in the zero area */
+  }
+  while (count > 0)
+    free_checked(big[--count]);
+  void *m = backend_alloc(1 << 20, 0);
+  expect_broken((uint64_t *)((char *)m + tag_of(m) - 16), NULL, 16, 9);
+  free_checked(m);
+  char *brk_now = sbrk(0), saved[16];
+  memcpy(saved, brk_now - 16, 16);
+  sbrk(-16);                                         /* the break moved into the heap */
+  EXPECT(backend_check_heap() == 7);
+  sbrk(16);
+  memcpy(brk_now - 16, saved, 16); /* valgrind clears memory given back to the break */
+  CHECK_HEAP();
+  free_checked(b[1]);
+  free_checked(b[2]);
+}
+
+/* ---- Misuse: death in a forked child ---------------------------------------------------- */
+
+static void run_dying(void (*body)(void), const char *token)
+{
+  int fds[2];
+  EXPECT(pipe(fds) == 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  char text[512] = { 0 };
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof text - 1 && (n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+    len += (size_t)n;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  EXPECT(strncmp(text, "palloc: ", 8) == 0 && strstr(text, token) != NULL);
+  if (failures_in_test)
+    printf("# child (status %#x) said: %s\n", (unsigned)status, text);
+}
+
+static void double_free(void)
+{
+  void *p = backend_alloc(64, 0);
+  void *guard = backend_alloc(64, 0);
+  (void)guard;
+  backend_free(p);
+  backend_free(p);
+}
+
+static void overflow_into_next(void)
+{
+  char *a = backend_alloc(48, 0);
+  void *b = backend_alloc(48, 0);
+  void *guard = backend_alloc(48, 0);
+  (void)guard;
+  memset(a, 'x', block_usable_size(a) + 16); /* a's footer and b's header */
+  backend_free(b);
+}
+
+static void free_stack_pointer(void)
+{
+  char local[64];
+  backend_free(local + 16);
+}
+
+static void free_interior(void)
+{
+  char *p = backend_alloc(4096, 0);
+  backend_free(p + 1024);
+}
+
+static void free_bit3(void)
+{
+  void *p = backend_alloc(64, 0);
+  *block_tag(p) |= SBRK_TAG_BIT3;
+  backend_free(p);
+}
+
+static void free_mapped_twice(void)
+{
+  void *p = backend_alloc(1 << 20, 0);
+  backend_free(p);
+  backend_free(p);
+}
+
+/* The program lowers the break into the heap: noticed at the next call. */
+static void lower_break_into_heap(void)
+{
+  sbrk(-4096);
+  backend_alloc(64, 0);
+}
+
+static void test_misuse(void)
+{
+  run_dying(double_free, "double free");
+  run_dying(overflow_into_next, "heap corruption");
+  run_dying(free_stack_pointer, "invalid pointer");
+  run_dying(free_interior, "heap corruption");
+  run_dying(free_bit3, "heap corruption");
+  run_dying(free_mapped_twice, "invalid pointer");
+  run_dying(lower_break_into_heap, "break adjusted");
+}
+
+/* ---- Threads and fork ------------------------------------------------------------------- */
+
+static void *thread_body(void *arg)
+{
+  unsigned seed = (unsigned)(uintptr_t)arg;
+  void *p[32] = { 0 };
+  for (int i = 0; i < 20000; i++) {
+    unsigned k = (seed = seed * 1103515245u + 12345u) >> 8;
+    unsigned s = k % 32;
+    if (p[s] != NULL) {
+      if (!verify(p[s], 16, s))
+        return (void *)1;
+      backend_free(p[s]);
+      p[s] = NULL;
+    } else if ((p[s] = backend_alloc(32 + (k % 97) * 16, 0)) != NULL) {
+      fill(p[s], 16, s);
+    }
+  }
+  for (int s = 0; s < 32; s++)
+    if (p[s] != NULL)
+      backend_free(p[s]);
+  return NULL;
+}
+
+static void test_threads_and_fork(void)
+{
+  pthread_t t[2];
+  for (uintptr_t i = 0; i < 2; i++)
+    EXPECT(pthread_create(&t[i], NULL, thread_body, (void *)(i + 1)) == 0);
+  for (int i = 0; i < 2; i++) {
+    void *result = (void *)1;
+    pthread_join(t[i], &result);
+    EXPECT(result == NULL);
+  }
+  CHECK_HEAP();
+  backend_fork_prepare();
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    backend_fork_child();
+    void *p = backend_alloc(64, 0);
+    backend_free(p);
+    _exit(p != NULL && backend_check_heap() == 0 ? 0 : 1);
+  }
+  backend_fork_parent();
+  int status = 1;
+  waitpid(pid, &status, 0);
+  EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_HEAP();
+}
+
+/* ---- Others move the break ---------------------------------------------------------------- */
+
+static void test_foreign_sbrk(void)
+{
+  void *before = alloc_filled(64, 1);
+  char *foreign = sbrk(8192);
+  EXPECT(foreign != (void *)-1);
+  memset(foreign, 0x5a, 8192);
+  CHECK_HEAP();
+  void *p[40];
+  for (int i = 0; i < 40; i++) { /* 40 * 16 KiB: the heap must grow, past the foreign part */
+    p[i] = alloc_filled(16384, (unsigned)i);
+    EXPECT((char *)p[i] + 16384 <= foreign || (char *)p[i] >= foreign + 8192);
+  }
+  for (int i = 0; i < 8192; i++)
+    if (foreign[i] != 0x5a) {
+      EXPECT(!"foreign region overwritten");
+      break;
+    }
+  for (int i = 0; i < 40; i++) {
+    EXPECT(verify(p[i], 16384 - 16, (unsigned)i));
+    free_checked(p[i]);
+  }
+  free_checked(before);
+}
+
+/* Make sbrk fail: a mapping just above the break (as glibc's tst-malloc-alternate-path), or,
+ * where that is refused (valgrind reserves the space), the break pushed to its limit.
+ * Returns the range the heap must not touch. */
+static char *obstruct_break(size_t *len, bool *is_mapping)
+{
+  size_t page = os_page_size();
+  char *brk_now = sbrk(0);
+  char *wall = (char *)(((uintptr_t)brk_now + page - 1) & ~(uintptr_t)(page - 1));
+  void *obstruction = mmap(wall, page, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  *is_mapping = obstruction == wall;
+  if (*is_mapping) {
+    *len = page;
+    return wall;
+  }
+  if (obstruction != MAP_FAILED)
+    munmap(obstruction, page);
+  size_t taken = 0;
+  for (size_t step = 1u << 20; step >= page && taken < (64u << 20); )
+    if (sbrk((intptr_t)step) != (void *)-1)
+      taken += step;
+    else
+      step /= 2;
+  EXPECT(taken < (64u << 20));
+  *len = taken;
+  return brk_now;
+}
+
+static void test_sbrk_refused(void)
+{
+  size_t len;
+  bool is_mapping;
+  char *wall = obstruct_break(&len, &is_mapping);
+  char *brk_now = sbrk(0);
+  printf("# sbrk obstructed by %s\n", is_mapping ? "a mapping" : "the break at its limit");
+  void *p[64];
+  for (int i = 0; i < 64; i++) { /* 64 * 16 KiB: more than any room left below the wall */
+    p[i] = alloc_filled(16384, (unsigned)i);
+    EXPECT((char *)p[i] + 16384 <= wall || (char *)p[i] >= wall + len);
+  }
+  EXPECT(sbrk(0) == brk_now);
+  for (int i = 0; i < 64; i++) {
+    EXPECT(verify(p[i], 16384 - 16, (unsigned)i));
+    free_checked(p[i]);
+  }
+  void *big = alloc_filled(10u << 20, 7);
+  free_checked(big);
+  struct backend_stats before, after;
+  backend_get_stats(&before);
+  EXPECT(backend_trim(0) > 0); /* the emptied mapped region goes back */
+  CHECK_HEAP();
+  backend_get_stats(&after);
+  EXPECT(after.mapped_bytes + SBRK_MAP_REGION_MIN <= before.mapped_bytes);
+  if (is_mapping)
+    munmap(wall, len);
+}
+
+/* ---- Main -------------------------------------------------------------------------------- */
+
+struct test {
+  const char *name;
+  void (*run)(void);
+};
+
+static const struct test tests[] = {
+  { "coalesce: neither neighbour free", test_coalesce_neither },
+  { "coalesce: next neighbour free", test_coalesce_next },
+  { "coalesce: previous neighbour free", test_coalesce_prev },
+  { "coalesce: both neighbours free", test_coalesce_both },
+  { "split only when the remainder holds a minimum block", test_split_thresholds },
+  { "realloc grows in place into a free next block", test_resize_grow_into_next },
+  { "realloc grows in place at the end of the heap", test_resize_grow_at_heap_end },
+  { "realloc shrinks in place, the tail freed and coalesced", test_resize_shrink },
+  { "first, best and next fit place differently", test_fit_policies },
+  { "a first-fit search gives up after its budget, the next goes on", test_search_budget },
+  { "stress, first fit", test_stress_first },
+  { "stress, next fit", test_stress_next },
+  { "stress, best fit", test_stress_best },
+  { "batch allocation and free", test_batch },
+  { "BACKEND_ZERO on reused, fresh and mapped memory", test_zeroing },
+  { "aligned blocks from 32 bytes to 1 GiB", test_aligned },
+  { "mapped blocks: remap, shrink, free", test_mapped },
+  { "backend_owns and backend_tag_readable on heap, stack, global, wild pointers", test_owns },
+  { "errno preserved", test_errno_preserved },
+  { "the break comes down when the free top passes the threshold", test_trim_on_free },
+  { "backend_trim releases free pages", test_trim_call },
+  { "corruption: each flipped bit names its invariant", test_corruption },
+  { "misuse ends in abort with a palloc: message", test_misuse },
+  { "two threads, then fork", test_threads_and_fork },
+  { "a foreign sbrk between our calls", test_foreign_sbrk },
+  { "sbrk refused: the heap continues from mmap", test_sbrk_refused },
+};
+
+int main(void)
+{
+  setvbuf(stdout, NULL, _IONBF, 0);
+  free(malloc(1)); /* let the C library's own heap start before ours */
+  size_t count = sizeof tests / sizeof *tests;
+  printf("1..%zu\n", count);
+  if (backend_init() != 0)
+    printf("# backend_init failed\n");
+  int failed = 0;
+  for (size_t i = 0; i < count; i++) {
+    failures_in_test = 0;
+    tests[i].run();
+    if (backend_check_heap() != 0)
+      fail_at(__FILE__, __LINE__, "heap inconsistent after the test");
+    printf("%sok %zu - %s\n", failures_in_test ? "not " : "", i + 1, tests[i].name);
+    failed += failures_in_test != 0;
+  }
+  return failed ? 1 : 0;
+}
