@@ -1,6 +1,7 @@
 /* os.c: the kernel calls behind os.h, with errno preserved and mapped bytes accounted. */
 #include "config.h"
 #include "os.h"
+#include "trace.h"
 #include "util/bits.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ void *os_map(size_t len)
   if (addr == MAP_FAILED)
     return NULL;
   account_mapped(len);
+  TRACE_HEAP(1, PALLOC_HEAP_MMAP, addr, len);
   return addr;
 }
 
@@ -69,6 +71,7 @@ void *os_map_aligned(size_t len, size_t align)
 
 bool os_unmap(void *addr, size_t len)
 {
+  TRACE_HEAP(0, PALLOC_HEAP_MUNMAP, addr, len); /* before: the range may be reused at once */
   int saved_errno = errno;
   int rc = munmap(addr, len);
   errno = saved_errno;
@@ -80,9 +83,12 @@ bool os_unmap(void *addr, size_t len)
 
 void *os_remap(void *addr, size_t old_len, size_t new_len)
 {
+  TRACE_HEAP(0, PALLOC_HEAP_MREMAP, addr, old_len);
   int saved_errno = errno;
   void *moved = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
   errno = saved_errno;
+  TRACE_HEAP(1, PALLOC_HEAP_MREMAP, moved == MAP_FAILED ? addr : moved,
+             moved == MAP_FAILED ? old_len : new_len);
   if (moved == MAP_FAILED)
     return NULL;
   if (new_len > old_len)
@@ -94,6 +100,7 @@ void *os_remap(void *addr, size_t old_len, size_t new_len)
 
 void os_release(void *addr, size_t len)
 {
+  TRACE_HEAP(0, PALLOC_HEAP_MADVISE, addr, len);
   int saved_errno = errno;
   madvise(addr, len, MADV_DONTNEED);
   errno = saved_errno;
@@ -106,6 +113,10 @@ void *os_sbrk(intptr_t increment)
   errno = saved_errno;
   if (old_break == (void *)-1)
     return NULL;
+  if (increment != 0)
+    TRACE_HEAP(increment > 0, PALLOC_HEAP_SBRK,
+               increment > 0 ? old_break : (char *)old_break + increment,
+               increment > 0 ? (size_t)increment : (size_t)-increment);
   if (increment > 0)
     account_mapped((uint64_t)increment);
   else if (increment < 0)

@@ -171,34 +171,35 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
 
 PALLOC_EXPORT void *malloc(size_t n)
 {
+  TRACE_ENTRY(malloc, n);
   void *payload = malloc_fast(n, PALLOC_FN_MALLOC);
-  TRACE_ALLOC(malloc, payload, n, usable_of(payload));
   return payload;
 }
 
 PALLOC_EXPORT void free(void *payload)
 {
-  TRACE_FREE(free, payload, 0);
+  TRACE_ENTRY_VOID(free, payload);
   free_fast(payload, PALLOC_FN_FREE, "free");
 }
 
 PALLOC_EXPORT void free_sized(void *payload, size_t size)
 {
+  TRACE_ENTRY_VOID(free_sized, payload, size);
   (void)size;
-  TRACE_FREE(free_sized, payload, size);
   free_fast(payload, PALLOC_FN_FREE_SIZED, "free_sized");
 }
 
 PALLOC_EXPORT void free_aligned_sized(void *payload, size_t alignment, size_t size)
 {
+  TRACE_ENTRY_VOID(free_aligned_sized, payload, alignment, size);
   (void)alignment;
   (void)size;
-  TRACE_FREE(free_aligned_sized, payload, size);
   free_fast(payload, PALLOC_FN_FREE_ALIGNED_SIZED, "free_aligned_sized");
 }
 
 PALLOC_EXPORT void *calloc(size_t nmemb, size_t size)
 {
+  TRACE_ENTRY(calloc, nmemb, size);
   size_t n;
   void *payload;
   if (unlikely(__builtin_mul_overflow(nmemb, size, &n))) {
@@ -213,7 +214,6 @@ PALLOC_EXPORT void *calloc(size_t nmemb, size_t size)
       payload = malloc_slow(n, PALLOC_FN_CALLOC, BACKEND_ZERO);
     }
   }
-  TRACE_CALLOC(payload, nmemb, size, usable_of(payload));
   return payload;
 }
 
@@ -289,13 +289,14 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
 
 PALLOC_EXPORT void *realloc(void *payload, size_t n)
 {
+  TRACE_ENTRY(realloc, payload, n);
   void *result = realloc_slow(payload, n, PALLOC_FN_REALLOC, "realloc");
-  TRACE_REALLOC(realloc, result, payload, n, usable_of(result));
   return result;
 }
 
 PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
 {
+  TRACE_ENTRY(reallocarray, payload, nmemb, size);
   size_t n;
   void *result;
   if (__builtin_mul_overflow(nmemb, size, &n)) {
@@ -305,7 +306,6 @@ PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
   } else {
     result = realloc_slow(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
   }
-  TRACE_REALLOC(reallocarray, result, payload, n, usable_of(result));
   return result;
 }
 
@@ -345,13 +345,12 @@ static void *count_einval(enum palloc_function fn)
 
 PALLOC_EXPORT int posix_memalign(void **memptr, size_t alignment, size_t n)
 {
+  TRACE_ENTRY(posix_memalign, memptr, alignment, n);
   if (alignment % sizeof(void *) != 0 || !is_power_of_two(alignment)) {
     note_call(tcache_self, PALLOC_FN_POSIX_MEMALIGN, 0);
-    TRACE_ALIGNED(posix_memalign, NULL, alignment, n, 0);
     return EINVAL;
   }
   void *payload = aligned_block(alignment, n, PALLOC_FN_POSIX_MEMALIGN);
-  TRACE_ALIGNED(posix_memalign, payload, alignment, n, usable_of(payload));
   if (payload == NULL)
     return ENOMEM;
   *memptr = payload;
@@ -361,10 +360,10 @@ PALLOC_EXPORT int posix_memalign(void **memptr, size_t alignment, size_t n)
 /* C17 (and glibc 2.38): any size; the alignment must be a power of two. */
 PALLOC_EXPORT void *aligned_alloc(size_t alignment, size_t n)
 {
+  TRACE_ENTRY(aligned_alloc, alignment, n);
   void *payload = is_power_of_two(alignment)
                     ? aligned_or_enomem(alignment, n, PALLOC_FN_ALIGNED_ALLOC)
                     : count_einval(PALLOC_FN_ALIGNED_ALLOC);
-  TRACE_ALIGNED(aligned_alloc, payload, alignment, n, usable_of(payload));
   return payload;
 }
 
@@ -372,6 +371,7 @@ PALLOC_EXPORT void *aligned_alloc(size_t alignment, size_t n)
  * SIZE_MAX/2 + 1 cannot be and gives EINVAL. */
 PALLOC_EXPORT void *memalign(size_t alignment, size_t n)
 {
+  TRACE_ENTRY(memalign, alignment, n);
   void *payload;
   if (alignment > SIZE_MAX / 2 + 1) {
     payload = count_einval(PALLOC_FN_MEMALIGN);
@@ -380,7 +380,6 @@ PALLOC_EXPORT void *memalign(size_t alignment, size_t n)
       alignment = alignment <= 1 ? 1 : (size_t)1 << (highest_bit(alignment) + 1);
     payload = aligned_or_enomem(alignment, n, PALLOC_FN_MEMALIGN);
   }
-  TRACE_ALIGNED(memalign, payload, alignment, n, usable_of(payload));
   return payload;
 }
 
@@ -396,18 +395,18 @@ static size_t page_size(void)
 
 PALLOC_EXPORT void *valloc(size_t n)
 {
+  TRACE_ENTRY(valloc, n);
   void *payload = aligned_or_enomem(page_size(), n, PALLOC_FN_VALLOC);
-  TRACE_ALIGNED(valloc, payload, page_size(), n, usable_of(payload));
   return payload;
 }
 
 PALLOC_EXPORT void *pvalloc(size_t n)
 {
+  TRACE_ENTRY(pvalloc, n);
   size_t rounded;
   void *payload = align_up_checked(n, page_size(), &rounded)
                     ? aligned_or_enomem(page_size(), rounded, PALLOC_FN_PVALLOC)
                     : aligned_or_enomem(page_size(), SIZE_MAX, PALLOC_FN_PVALLOC);
-  TRACE_ALIGNED(pvalloc, payload, page_size(), n, usable_of(payload));
   return payload;
 }
 

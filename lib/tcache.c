@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "stats.h"
+#include "trace.h"
 #include "util/lock.h"
 #include "util/report.h"
 
@@ -179,6 +180,7 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   size_t n = bin_detach_after(bin, bin->count / 2, blocks);
   backend_free_batch(blocks, n);
   stats_publish(tc);
+  TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_FULL);
 }
 
 void tcache_flush_all(struct tcache *tc)
@@ -186,8 +188,10 @@ void tcache_flush_all(struct tcache *tc)
   void *blocks[FLUSH_BATCH_MAX];
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     size_t n = bin_detach_after(&tc->bins[cls], 0, blocks);
-    if (n != 0)
+    if (n != 0) {
       backend_free_batch(blocks, n);
+      TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_ALL);
+    }
   }
 }
 
