@@ -10,8 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <malloc.h>
 #include <time.h>
 #include <unistd.h>
+
+void *(*volatile v_malloc)(size_t) = malloc;
+void *(*volatile v_calloc)(size_t, size_t) = calloc;
+void *(*volatile v_realloc)(void *, size_t) = realloc;
+void *(*volatile v_reallocarray)(void *, size_t, size_t) = reallocarray;
+int (*volatile v_posix_memalign)(void **, size_t, size_t) = posix_memalign;
+void *(*volatile v_aligned_alloc)(size_t, size_t) = aligned_alloc;
+void *(*volatile v_memalign)(size_t, size_t) = memalign;
+void *(*volatile v_valloc)(size_t) = valloc;
+void *(*volatile v_pvalloc)(size_t) = pvalloc;
+void (*volatile v_free)(void *) = free;
+size_t (*volatile v_usable)(void *) = malloc_usable_size;
 
 struct palloc_api P;
 

@@ -101,4 +101,19 @@ int test_threadstorm(void);
 int test_exhaust(void);
 int test_death(void);
 
+
+/* The allocation functions called through volatile pointers (defined in ptest.c), so that the
+ * compiler can neither fold a call nor assume what it does to errno. */
+extern void *(*volatile v_malloc)(size_t);
+extern void *(*volatile v_calloc)(size_t, size_t);
+extern void *(*volatile v_realloc)(void *, size_t);
+extern void *(*volatile v_reallocarray)(void *, size_t, size_t);
+extern int (*volatile v_posix_memalign)(void **, size_t, size_t);
+extern void *(*volatile v_aligned_alloc)(size_t, size_t);
+extern void *(*volatile v_memalign)(size_t, size_t);
+extern void *(*volatile v_valloc)(size_t);
+extern void *(*volatile v_pvalloc)(size_t);
+extern void (*volatile v_free)(void *);
+extern size_t (*volatile v_usable)(void *);
+
 #endif /* PALLOC_PTEST_H */

@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int (*volatile v_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile v_aligned_alloc)(size_t, size_t) = aligned_alloc;
-static void *(*volatile v_memalign)(size_t, size_t) = memalign;
 
 /* Fill (and later check) the whole usable range when small, else its first and last 4 KiB. */
 static void fill_edges(unsigned char *p, size_t n, uint64_t seed)

@@ -141,7 +141,6 @@ static void null_rules(void)
   free(p);
 }
 
-static void *(*volatile v_calloc)(size_t, size_t) = calloc;
 
 static void calloc_degenerate(void)
 {

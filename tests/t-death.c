@@ -11,10 +11,6 @@
 #include <sys/wait.h>
 
 /* Through volatile pointers, so the compiler cannot see (and warn about or drop) the misuse. */
-static void (*volatile v_free)(void *) = free;
-static void *(*volatile v_malloc)(size_t) = malloc;
-static void *(*volatile v_realloc)(void *, size_t) = realloc;
-static size_t (*volatile v_usable)(void *) = malloc_usable_size;
 
 static void double_free_small(void *arg)
 {

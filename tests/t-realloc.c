@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *(*volatile v_realloc)(void *, size_t) = realloc;
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
