@@ -287,10 +287,56 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
   return result;
 }
 
+/* A small block's move to another small block, both through the thread cache: NULL when
+ * the new class's bin is empty or the old one's is full (the slow path then does the work). */
+static inline void *realloc_move_cached(struct tcache *tc, void *payload, uint64_t tag, size_t n,
+                                        enum palloc_function fn)
+{
+  unsigned old_class = class_floor(tag_size(tag));
+  if (tc->bins[old_class].count >= tc->bins[old_class].limit)
+    return NULL;
+  void *moved = tcache_pop(tc, class_for_request(n));
+  if (moved == NULL)
+    return NULL;
+  size_t old_usable = tag_size(tag) - BACKEND_BLOCK_OVERHEAD;
+  memcpy(moved, payload, old_usable);
+  tcache_push_unchecked(tc, old_class, payload);
+  note_call(tc, fn, (int64_t)block_usable_size(moved) - (int64_t)old_usable);
+  return moved;
+}
+
+/* The common realloc of a small block: it still fits (and would not be worth shrinking), or
+ * it moves to a block of the thread cache. The checks are free_fast's; anything else, and
+ * any miss, takes the slow path. */
+static inline __attribute__((always_inline)) void *realloc_fast(void *payload, size_t n,
+                                                                enum palloc_function fn,
+                                                                const char *fn_name)
+{
+  struct tcache *tc = tcache_self;
+  if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST &&
+             ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 && payload != NULL &&
+             backend_tag_readable(payload))) {
+    uint64_t tag = *block_tag(payload);
+    if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload))) {
+      size_t new_size = block_size_for(n);
+      if (new_size <= tag_size(tag) && new_size > tag_size(tag) / 2) {
+        note_call(tc, fn, 0);
+        return payload;
+      }
+      if (new_size > tag_size(tag)) {
+        void *moved = realloc_move_cached(tc, payload, tag, n, fn);
+        if (moved != NULL)
+          return moved;
+      }
+    }
+  }
+  return realloc_slow(payload, n, fn, fn_name);
+}
+
 PALLOC_EXPORT void *realloc(void *payload, size_t n)
 {
   TRACE_ENTRY(realloc, payload, n);
-  void *result = realloc_slow(payload, n, PALLOC_FN_REALLOC, "realloc");
+  void *result = realloc_fast(payload, n, PALLOC_FN_REALLOC, "realloc");
   return result;
 }
 
@@ -304,7 +350,7 @@ PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
     errno = ENOMEM;
     result = NULL;
   } else {
-    result = realloc_slow(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
+    result = realloc_fast(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
   }
   return result;
 }
