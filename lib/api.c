@@ -19,6 +19,7 @@
 #include "stats.h"
 #include "tcache.h"
 #include "trace.h"
+#include "transfer.h"
 #include "util/bits.h"
 #include "util/report.h"
 
@@ -55,12 +56,15 @@ static inline bool is_cacheable(uint64_t tag)
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
 
-/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache. */
+/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache or in
+ * the transfer cache. */
 static bool is_cached_here(void *payload, uint64_t tag)
 {
   struct tcache *tc = tcache_self;
-  return tc != NULL && is_cacheable(tag) && tcache_maybe_cached(payload) &&
-         tcache_holds(tc, class_floor(tag_size(tag)), payload);
+  if (!is_cacheable(tag) || !tcache_maybe_cached(payload))
+    return false;
+  unsigned cls = class_floor(tag_size(tag));
+  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload);
 }
 
 /* The tag of a pointer handed to free, realloc or malloc_usable_size, after checking that it
@@ -479,6 +483,7 @@ PALLOC_EXPORT int malloc_trim(size_t pad)
     tcache_flush_all(tc);
     stats_publish(tc);
   }
+  transfer_drain();
   return backend_trim(pad) != 0;
 }
 
