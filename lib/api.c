@@ -113,12 +113,27 @@ static void release_block(struct tcache *tc, void *payload, uint64_t tag, const 
   backend_free(payload);
 }
 
+/* Out of memory: hand the calling thread's cache and the transfer cache back to the backend,
+ * whose free blocks may then coalesce into what the failed request needs. Whether anything
+ * was handed back (worth a second try). */
+static bool release_caches(struct tcache *tc)
+{
+  if (tc != NULL)
+    tcache_flush_all(tc);
+  if (transfer_cached_bytes() == 0)
+    return false;
+  transfer_drain();
+  return true;
+}
+
 static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned flags)
 {
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = n <= REQUEST_MAX ? alloc_block(tc, n, flags) : NULL;
+  if (payload == NULL && n <= REQUEST_MAX && release_caches(tc))
+    payload = alloc_block(tc, n, flags);
   note_call(tc, fn, usable_of(payload));
   if (payload == NULL)
     errno = ENOMEM;
@@ -285,6 +300,8 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
     return NULL;
   }
   void *result = n <= REQUEST_MAX ? realloc_block(tc, payload, tag, n, fn_name) : NULL;
+  if (result == NULL && n <= REQUEST_MAX && release_caches(tc))
+    result = realloc_block(tc, payload, tag, n, fn_name);
   note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
   if (result == NULL)
     errno = ENOMEM;
@@ -368,7 +385,9 @@ static void *aligned_block(size_t alignment, size_t n, enum palloc_function fn)
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = NULL;
-  if (n <= REQUEST_MAX) {
+  for (int attempt = 0; attempt < 2 && payload == NULL && n <= REQUEST_MAX; attempt++) {
+    if (attempt == 1 && !release_caches(tc))
+      break;
     if (alignment <= BACKEND_ALIGNMENT)
       payload = alloc_block(tc, n, 0);
     else
