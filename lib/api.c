@@ -19,6 +19,7 @@
 #include "stats.h"
 #include "tcache.h"
 #include "trace.h"
+#include "transfer.h"
 #include "util/bits.h"
 #include "util/report.h"
 
@@ -55,12 +56,15 @@ static inline bool is_cacheable(uint64_t tag)
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
 
-/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache. */
+/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache or in
+ * the transfer cache. */
 static bool is_cached_here(void *payload, uint64_t tag)
 {
   struct tcache *tc = tcache_self;
-  return tc != NULL && is_cacheable(tag) && tcache_maybe_cached(payload) &&
-         tcache_holds(tc, class_floor(tag_size(tag)), payload);
+  if (!is_cacheable(tag) || !tcache_maybe_cached(payload))
+    return false;
+  unsigned cls = class_floor(tag_size(tag));
+  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload);
 }
 
 /* The tag of a pointer handed to free, realloc or malloc_usable_size, after checking that it
@@ -109,12 +113,27 @@ static void release_block(struct tcache *tc, void *payload, uint64_t tag, const 
   backend_free(payload);
 }
 
+/* Out of memory: hand the calling thread's cache and the transfer cache back to the backend,
+ * whose free blocks may then coalesce into what the failed request needs. Whether anything
+ * was handed back (worth a second try). */
+static bool release_caches(struct tcache *tc)
+{
+  if (tc != NULL)
+    tcache_flush_all(tc);
+  if (transfer_cached_bytes() == 0)
+    return false;
+  transfer_drain();
+  return true;
+}
+
 static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned flags)
 {
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = n <= REQUEST_MAX ? alloc_block(tc, n, flags) : NULL;
+  if (payload == NULL && n <= REQUEST_MAX && release_caches(tc))
+    payload = alloc_block(tc, n, flags);
   note_call(tc, fn, usable_of(payload));
   if (payload == NULL)
     errno = ENOMEM;
@@ -281,16 +300,64 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
     return NULL;
   }
   void *result = n <= REQUEST_MAX ? realloc_block(tc, payload, tag, n, fn_name) : NULL;
+  if (result == NULL && n <= REQUEST_MAX && release_caches(tc))
+    result = realloc_block(tc, payload, tag, n, fn_name);
   note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
   if (result == NULL)
     errno = ENOMEM;
   return result;
 }
 
+/* A small block's move to another small block, both through the thread cache: NULL when
+ * the new class's bin is empty or the old one's is full (the slow path then does the work). */
+static inline void *realloc_move_cached(struct tcache *tc, void *payload, uint64_t tag, size_t n,
+                                        enum palloc_function fn)
+{
+  unsigned old_class = class_floor(tag_size(tag));
+  if (tc->bins[old_class].count >= tc->bins[old_class].limit)
+    return NULL;
+  void *moved = tcache_pop(tc, class_for_request(n));
+  if (moved == NULL)
+    return NULL;
+  size_t old_usable = tag_size(tag) - BACKEND_BLOCK_OVERHEAD;
+  memcpy(moved, payload, old_usable);
+  tcache_push_unchecked(tc, old_class, payload);
+  note_call(tc, fn, (int64_t)block_usable_size(moved) - (int64_t)old_usable);
+  return moved;
+}
+
+/* The common realloc of a small block: it still fits (and would not be worth shrinking), or
+ * it moves to a block of the thread cache. The checks are free_fast's; anything else, and
+ * any miss, takes the slow path. */
+static inline __attribute__((always_inline)) void *realloc_fast(void *payload, size_t n,
+                                                                enum palloc_function fn,
+                                                                const char *fn_name)
+{
+  struct tcache *tc = tcache_self;
+  if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST &&
+             ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 && payload != NULL &&
+             backend_tag_readable(payload))) {
+    uint64_t tag = *block_tag(payload);
+    if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload))) {
+      size_t new_size = block_size_for(n);
+      if (new_size <= tag_size(tag) && new_size > tag_size(tag) / 2) {
+        note_call(tc, fn, 0);
+        return payload;
+      }
+      if (new_size > tag_size(tag)) {
+        void *moved = realloc_move_cached(tc, payload, tag, n, fn);
+        if (moved != NULL)
+          return moved;
+      }
+    }
+  }
+  return realloc_slow(payload, n, fn, fn_name);
+}
+
 PALLOC_EXPORT void *realloc(void *payload, size_t n)
 {
   TRACE_ENTRY(realloc, payload, n);
-  void *result = realloc_slow(payload, n, PALLOC_FN_REALLOC, "realloc");
+  void *result = realloc_fast(payload, n, PALLOC_FN_REALLOC, "realloc");
   return result;
 }
 
@@ -304,7 +371,7 @@ PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
     errno = ENOMEM;
     result = NULL;
   } else {
-    result = realloc_slow(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
+    result = realloc_fast(payload, n, PALLOC_FN_REALLOCARRAY, "reallocarray");
   }
   return result;
 }
@@ -318,7 +385,9 @@ static void *aligned_block(size_t alignment, size_t n, enum palloc_function fn)
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = NULL;
-  if (n <= REQUEST_MAX) {
+  for (int attempt = 0; attempt < 2 && payload == NULL && n <= REQUEST_MAX; attempt++) {
+    if (attempt == 1 && !release_caches(tc))
+      break;
     if (alignment <= BACKEND_ALIGNMENT)
       payload = alloc_block(tc, n, 0);
     else
@@ -433,6 +502,7 @@ PALLOC_EXPORT int malloc_trim(size_t pad)
     tcache_flush_all(tc);
     stats_publish(tc);
   }
+  transfer_drain();
   return backend_trim(pad) != 0;
 }
 

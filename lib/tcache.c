@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "stats.h"
 #include "trace.h"
+#include "transfer.h"
 #include "util/lock.h"
 #include "util/report.h"
 
@@ -135,7 +136,9 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   size_t want = bin->batch;
   if (bin->batch <= bin->limit / 4)
     bin->batch *= 2;
-  size_t got = backend_alloc_batch(class_block_size(cls), blocks, want);
+  size_t got = transfer_take(cls, blocks, want);
+  if (got < want)
+    got += backend_alloc_batch(class_block_size(cls), blocks + got, want - got);
   stats_publish(tc);
   if (got == 0)
     return NULL;
@@ -146,6 +149,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
     bin->head = block;
     bin->count++;
   }
+  ((void **)blocks[0])[1] = NULL; /* no key left in a block handed out */
   return blocks[0];
 }
 
@@ -178,7 +182,9 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   void *blocks[FLUSH_BATCH_MAX];
   struct tcache_bin *bin = &tc->bins[cls];
   size_t n = bin_detach_after(bin, bin->count / 2, blocks);
-  backend_free_batch(blocks, n);
+  size_t kept = transfer_put(cls, blocks, n);
+  if (kept < n)
+    backend_free_batch(blocks + kept, n - kept);
   stats_publish(tc);
   TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_FULL);
 }
@@ -188,8 +194,10 @@ void tcache_flush_all(struct tcache *tc)
   void *blocks[FLUSH_BATCH_MAX];
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     size_t n = bin_detach_after(&tc->bins[cls], 0, blocks);
+    size_t kept = transfer_put(cls, blocks, n);
+    if (kept < n)
+      backend_free_batch(blocks + kept, n - kept);
     if (n != 0) {
-      backend_free_batch(blocks, n);
       TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_ALL);
     }
   }
@@ -223,11 +231,14 @@ static int bin_check(const struct tcache_bin *bin, unsigned cls)
 
 int tcache_check(void)
 {
+  int broken = transfer_check();
+  if (broken != 0)
+    return broken;
   struct tcache *tc = tcache_self;
   if (tc == NULL)
     return 0;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    int broken = bin_check(&tc->bins[cls], cls);
+    broken = bin_check(&tc->bins[cls], cls);
     if (broken)
       return broken;
   }
@@ -236,7 +247,7 @@ int tcache_check(void)
 
 uint64_t tcache_cached_bytes(void)
 {
-  uint64_t bytes = 0;
+  uint64_t bytes = transfer_cached_bytes();
   lock_acquire(&registry_lock);
   for (struct tcache *tc = registry_head; tc != NULL; tc = tc->next)
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
@@ -250,13 +261,23 @@ void tcache_registry_lock(void) { lock_acquire(&registry_lock); }
 void tcache_registry_unlock(void) { lock_release(&registry_lock); }
 struct tcache *tcache_registry_first(void) { return registry_head; }
 
-void tcache_fork_prepare(void) { lock_acquire(&registry_lock); }
-void tcache_fork_parent(void) { lock_release(&registry_lock); }
+void tcache_fork_prepare(void)
+{
+  lock_acquire(&registry_lock);
+  transfer_fork_prepare();
+}
+
+void tcache_fork_parent(void)
+{
+  transfer_fork_parent();
+  lock_release(&registry_lock);
+}
 
 /* In the child only the forking thread lives on: hand back every other thread's cache. */
 void tcache_fork_child(void)
 {
   lock_reset(&registry_lock);
+  transfer_fork_child();
   struct tcache *tc = registry_head;
   while (tc != NULL) {
     struct tcache *next = tc->next;

@@ -17,10 +17,11 @@
  *       word 1 equal to tcache_key.
  *   T3  no block is on two lists, or twice on one.
  * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
- * A miss refills the bin from the backend in one batch, whose size starts at one block and
- * doubles with each refill up to half the bin (a thread that touches a class once does not
- * take a bin's worth of memory); an overflowing free sends the
- * older half of the bin back in one batch. A thread that exits hands its whole cache back.
+ * A miss refills the bin in one batch, from the transfer cache (transfer.h) and then the
+ * backend, whose size starts at one block and doubles with each refill up to half the bin (a
+ * thread that touches a class once does not take a bin's worth of memory); an overflowing
+ * free sends the older half of the bin to the transfer cache (what does not fit there, to the
+ * backend) in one batch. A thread that exits hands its whole cache back the same way.
  */
 #ifndef PALLOC_TCACHE_H
 #define PALLOC_TCACHE_H

@@ -100,6 +100,7 @@ int test_fork(void);
 int test_threadstorm(void);
 int test_exhaust(void);
 int test_death(void);
+int test_transfer(void);
 
 
 /* The allocation functions called through volatile pointers (defined in ptest.c), so that the

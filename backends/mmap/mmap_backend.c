@@ -36,8 +36,16 @@
  *   the mapping's end.
  *
  * Freed mappings of up to 16 MiB are kept in a small cache (64 MiB at most, each entry for at
- * most 4096 backend calls) for the next big block, so that a program cycling through big
- * blocks does not fault their pages in again.
+ * most 4096 frees) for the next big block, so that a program cycling through big blocks does
+ * not fault their pages in again; a cached mapping serves a smaller block (its tail stays
+ * cached) or a larger one (grown with mremap, its pages moving, not faulting).
+ *
+ * Giving pages back, with hysteresis: a free never calls the kernel for a region's pages. The
+ * free top beyond MMAP_TOP_PAD, and the interior of free blocks of MMAP_RELEASE_MIN bytes or
+ * more, are given back (MADV_DONTNEED) once they have stayed free for PAGE_RELEASE_AGE frees,
+ * so a program that frees and reallocates big blocks in a loop does not fault them in each
+ * time, and one that stops using memory returns it within a few hundred frees (or at once
+ * with malloc_trim).
  *
  * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
  * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
@@ -84,6 +92,7 @@ struct region {
   struct region *next, *prev; /* all regions */
   char *top;                  /* the top block's tag, or NULL */
   char *clean_from;           /* bytes from here to the sentinel read as zero (top only) */
+  uint64_t top_dirty_since;   /* backend_clock + 1 when the top last grew by a free; 0: trimmed */
 };
 
 struct free_block {
@@ -113,6 +122,7 @@ static struct free_block *bins[MMAP_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
 uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS];
+static uint64_t backend_clock; /* counts frees that take heap_lock: the backend's time */
 
 static void region_bit_set(const struct region *region, bool present)
 {
@@ -294,10 +304,14 @@ static char *bins_take(size_t size)
 
 /* ---- Free blocks: making, coalescing, giving pages back ----------------------------------- */
 
-/* Release the whole pages inside a free block (its tag, links and footer stay). */
+/* A free block of at least MMAP_RELEASE_MIN bytes keeps, after its links, the backend_clock
+ * (+ 1) of when its pages last held data, or 0 once they are given back. */
+static inline uint64_t *dirty_stamp_of(char *block) { return (uint64_t *)block + 3; }
+
+/* Release the whole pages inside a free block (its tag, links, stamp and footer stay). */
 static void release_free_interior(char *block, size_t size)
 {
-  uintptr_t start = align_up_addr((uintptr_t)block + sizeof(struct free_block), os_page_size());
+  uintptr_t start = align_up_addr((uintptr_t)(dirty_stamp_of(block) + 1), os_page_size());
   uintptr_t end = align_down_addr((uintptr_t)block + size - 8, os_page_size());
   if (end > start)
     os_release((void *)start, end - start);
@@ -308,6 +322,8 @@ static void make_free(char *block, size_t size)
 {
   *tag_of(block) = size | (*tag_of(block) & TAG_PREV_FREE);
   *footer_of(block, size) = size;
+  if (size >= MMAP_RELEASE_MIN)
+    *dirty_stamp_of(block) = backend_clock + 1;
   bin_insert(block, size);
   set_prev_free(block + size, true);
 }
@@ -372,7 +388,8 @@ static void free_region_block(char *block)
   if (next == region->top) {
     *tag_of(start) = (size + size_of(next)) | (*tag_of(start) & TAG_PREV_FREE);
     region->top = start;
-    trim_top(region, MMAP_TOP_PAD, MMAP_TRIM_THRESHOLD);
+    if (region->top_dirty_since == 0)
+      region->top_dirty_since = backend_clock + 1;
     return;
   }
   if (is_free(next)) {
@@ -386,8 +403,6 @@ static void free_region_block(char *block)
     return;
   }
   make_free(start, size);
-  if (size >= MMAP_RELEASE_MIN)
-    release_free_interior(start, size);
 }
 
 /* ---- Regions and the top ----------------------------------------------------------------- */
@@ -536,9 +551,14 @@ static void mapped_unlink(struct mapped_header *header)
  * reused within MAPPING_CACHE_MAX_AGE backend calls, or pushed out by newer ones, is unmapped,
  * and malloc_trim() empties the cache. */
 #define MAPPING_CACHE_SLOTS 16
-#define MAPPING_CACHE_MAX_BYTES ((size_t)64 << 20)
+#define MAPPING_CACHE_MAX_BYTES ((size_t)32 << 20)
 #define MAPPING_CACHE_MAX_AGE 4096
-#define MAPPING_CACHE_AGE_EVERY 256 /* backend calls between two looks at the ages */
+#define HOUSEKEEPING_EVERY 64 /* frees between two looks at idle pages and cache ages */
+#define PAGE_RELEASE_AGE 256  /* frees after which free pages still unused are given back */
+#define MAPPING_CACHE_MAX_ENTRY (MAPPING_CACHE_MAX_BYTES / 2) /* the largest mapping kept */
+#define MAPPING_GRANULE ((size_t)64 << 10) /* mapped block lengths are multiples of this, so
+                                             pieces of cached mappings fit each other */
+#define MAPPING_SPLIT_MIN ((size_t)64 << 10) /* a longer unused tail goes back to the cache */
 
 struct cached_mapping {
   char *start;       /* NULL for an empty slot */
@@ -548,22 +568,29 @@ struct cached_mapping {
 
 static struct cached_mapping mapping_cache[MAPPING_CACHE_SLOTS];
 static size_t mapping_cache_bytes;
-static uint64_t backend_clock; /* counts backend calls that take heap_lock */
 
-/* Take the smallest cached mapping of at least len bytes; heap_lock held. */
-static struct cached_mapping mapping_cache_take(size_t len)
+/* The slot of the smallest cached mapping of at least len bytes, or when none is that large
+ * (and larger is false) the largest one; -1 when the cache is empty. heap_lock held. */
+static int mapping_cache_find(size_t len, bool *larger)
 {
-  struct cached_mapping taken = { NULL, 0, 0 };
-  int best = -1;
-  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
-    if (mapping_cache[i].start != NULL && mapping_cache[i].len >= len &&
-        (best < 0 || mapping_cache[i].len < mapping_cache[best].len))
+  int best = -1, largest = -1;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++) {
+    if (mapping_cache[i].start == NULL)
+      continue;
+    if (mapping_cache[i].len >= len && (best < 0 || mapping_cache[i].len < mapping_cache[best].len))
       best = i;
-  if (best >= 0) {
-    taken = mapping_cache[best];
-    mapping_cache[best].start = NULL;
-    mapping_cache_bytes -= taken.len;
+    if (largest < 0 || mapping_cache[i].len > mapping_cache[largest].len)
+      largest = i;
   }
+  *larger = best >= 0;
+  return best >= 0 ? best : largest;
+}
+
+static struct cached_mapping mapping_cache_remove(int slot)
+{
+  struct cached_mapping taken = mapping_cache[slot];
+  mapping_cache[slot].start = NULL;
+  mapping_cache_bytes -= taken.len;
   return taken;
 }
 
@@ -574,16 +601,24 @@ static void mapping_cache_evict(int slot, struct cached_mapping *evicted, size_t
   mapping_cache[slot].start = NULL;
 }
 
+/* The slot of the oldest cached mapping (the cache is not empty). */
+static int mapping_cache_oldest(void)
+{
+  int oldest = -1;
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
+    if (mapping_cache[i].start != NULL &&
+        (oldest < 0 || mapping_cache[i].freed_at < mapping_cache[oldest].freed_at))
+      oldest = i;
+  return oldest;
+}
+
 /* The slot to fill: an empty one, else the oldest (evicted into evicted[]). */
 static int mapping_cache_slot(struct cached_mapping *evicted, size_t *evicted_count)
 {
-  int oldest = 0;
-  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++) {
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
     if (mapping_cache[i].start == NULL)
       return i;
-    if (mapping_cache[i].freed_at < mapping_cache[oldest].freed_at)
-      oldest = i;
-  }
+  int oldest = mapping_cache_oldest();
   mapping_cache_evict(oldest, evicted, evicted_count);
   return oldest;
 }
@@ -597,33 +632,74 @@ static void mapping_cache_age(struct cached_mapping *evicted, size_t *evicted_co
       mapping_cache_evict(i, evicted, evicted_count);
 }
 
+/* Join start..start+len with the cached mappings just before and after it (pieces of one
+ * mapping split by mapping_get), up to the largest size the cache keeps. heap_lock held. */
+static void mapping_cache_merge_neighbours(char **start, size_t *len)
+{
+  for (int i = 0; i < MAPPING_CACHE_SLOTS; i++) {
+    struct cached_mapping *other = &mapping_cache[i];
+    if (other->start == NULL || other->len + *len > MAPPING_CACHE_MAX_ENTRY)
+      continue;
+    if (other->start + other->len == *start || *start + *len == other->start) {
+      struct cached_mapping joined = mapping_cache_remove(i);
+      if (joined.start < *start)
+        *start = joined.start;
+      *len += joined.len;
+      i = -1; /* look again: the joined piece may touch another one */
+    }
+  }
+}
+
 /* Cache a freed mapping, or hand it back in evicted[] with whatever it pushes out (aged or
  * over the byte budget); heap_lock held. Returns how many mappings the caller must unmap. */
 static size_t mapping_cache_put(char *start, size_t len, struct cached_mapping *evicted)
 {
   size_t evicted_count = 0;
   mapping_cache_age(evicted, &evicted_count);
-  if (len > MAPPING_CACHE_MAX_BYTES / 4) {
+  mapping_cache_merge_neighbours(&start, &len);
+  if (len > MAPPING_CACHE_MAX_ENTRY) {
     evicted[evicted_count++] = (struct cached_mapping){ start, len, 0 };
     return evicted_count;
   }
-  while (mapping_cache_bytes + len > MAPPING_CACHE_MAX_BYTES) {
-    int oldest = mapping_cache_slot(evicted, &evicted_count);
-    if (mapping_cache[oldest].start == NULL)
-      break;
-  }
+  while (mapping_cache_bytes + len > MAPPING_CACHE_MAX_BYTES)
+    mapping_cache_evict(mapping_cache_oldest(), evicted, &evicted_count);
   int slot = mapping_cache_slot(evicted, &evicted_count);
   mapping_cache[slot] = (struct cached_mapping){ start, len, backend_clock };
   mapping_cache_bytes += len;
   return evicted_count;
 }
 
-/* Count a backend call; now and then, evict aged mappings (heap_lock held). Returns how many
- * mappings the caller must unmap once the lock is released. */
+/* Give back the pages of free blocks and of tops that have stayed free for
+ * PAGE_RELEASE_AGE ticks: memory freed and soon reused is not faulted in again, memory left
+ * free is returned within a few hundred frees. heap_lock held. */
+static void release_idle_pages(void)
+{
+  for (struct region *region = regions; region != NULL; region = region->next)
+    if (region->top != NULL && region->top_dirty_since != 0 &&
+        backend_clock + 1 - region->top_dirty_since >= PAGE_RELEASE_AGE) {
+      trim_top(region, MMAP_TOP_PAD, os_page_size());
+      region->top_dirty_since = 0;
+    }
+  for (unsigned bin = bin_index(MMAP_RELEASE_MIN); bin < MMAP_BIN_COUNT; bin++)
+    for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
+      uint64_t *stamp = dirty_stamp_of((char *)node);
+      if (tag_size(node->tag) >= MMAP_RELEASE_MIN && *stamp != 0 &&
+          backend_clock + 1 - *stamp >= PAGE_RELEASE_AGE) {
+        release_free_interior((char *)node, tag_size(node->tag));
+        *stamp = 0;
+      }
+    }
+}
+
+/* Count a free; now and then, release idle pages and evict aged mappings (heap_lock held).
+ * Returns how many mappings the caller must unmap once the lock is released. */
 static size_t tick_and_age(struct cached_mapping *evicted)
 {
   size_t evicted_count = 0;
-  if (++backend_clock % MAPPING_CACHE_AGE_EVERY == 0 && mapping_cache_bytes != 0)
+  if (++backend_clock % HOUSEKEEPING_EVERY != 0)
+    return 0;
+  release_idle_pages();
+  if (mapping_cache_bytes != 0)
     mapping_cache_age(evicted, &evicted_count);
   return evicted_count;
 }
@@ -636,34 +712,63 @@ static void unmap_all(const struct cached_mapping *mappings, size_t count)
 
 /* ---- Mapped blocks: allocation and free -------------------------------------------------- */
 
-/* Address space for a mapped block: a cached mapping when one fits (and alignment allows),
- * else a new mapping. Sets *reused when the memory is not fresh. */
+/* Cached address space for len bytes, under heap_lock: the smallest cached mapping that is
+ * large enough, its tail beyond len going back to the cache; else the largest one, which the
+ * caller grows. NULL when the cache is empty. */
+static struct cached_mapping mapping_cache_take(size_t len, bool *large_enough,
+                                                struct cached_mapping *evicted,
+                                                size_t *evicted_count)
+{
+  struct cached_mapping taken = { NULL, 0, 0 };
+  int slot = mapping_cache_find(len, large_enough);
+  if (slot < 0)
+    return taken;
+  taken = mapping_cache_remove(slot);
+  if (*large_enough && taken.len - len >= MAPPING_SPLIT_MIN) {
+    *evicted_count = mapping_cache_put(taken.start + len, taken.len - len, evicted);
+    taken.len = len;
+  }
+  return taken;
+}
+
+/* Address space for a mapped block: cached memory when there is some (pages already faulted
+ * in: a piece of a larger cached mapping, or a smaller one grown with mremap), else a new
+ * mapping. Sets *reused when the memory is not fresh. */
 static char *mapping_get(size_t len, size_t alignment, size_t *got_len, bool *reused)
 {
   *reused = false;
-  if (alignment <= 16) {
-    lock_acquire(&heap_lock);
-    struct cached_mapping cached = mapping_cache_take(len);
-    lock_release(&heap_lock);
-    if (cached.start != NULL) {
-      *reused = true;
-      *got_len = cached.len;
-      return cached.start;
-    }
-  }
   *got_len = len;
-  return os_map(len);
+  if (alignment > 16 || len > MAPPING_CACHE_MAX_ENTRY)
+    return os_map(len);
+  struct cached_mapping evicted[MAPPING_CACHE_SLOTS + 1];
+  size_t evicted_count = 0;
+  bool large_enough;
+  lock_acquire(&heap_lock);
+  struct cached_mapping cached = mapping_cache_take(len, &large_enough, evicted, &evicted_count);
+  lock_release(&heap_lock);
+  unmap_all(evicted, evicted_count);
+  if (cached.start != NULL && !large_enough) {
+    char *grown = os_remap(cached.start, cached.len, len);
+    if (grown == NULL) /* it spans two kernel mappings */
+      os_unmap(cached.start, cached.len);
+    cached = (struct cached_mapping){ grown, len, 0 };
+  }
+  if (cached.start == NULL)
+    return os_map(len);
+  *reused = true;
+  *got_len = cached.len;
+  return cached.start;
 }
 
-/* Map a block of at least size bytes whose payload is aligned to alignment; unmaps the slack
- * pages at both ends of the mapping (keeping up to half more at the end of a reused one). */
+/* Map a block of at least size bytes whose payload is aligned to alignment; a big alignment's
+ * slack pages at both ends are unmapped. */
 static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
 {
   size_t page = os_page_size();
   size_t needed = sizeof(struct mapped_header) + (alignment > 16 ? alignment : 0) + size;
   size_t map_len, raw_len;
   bool reused;
-  if (needed < size || !align_up_checked(needed, page, &map_len))
+  if (needed < size || !align_up_checked(needed, MAPPING_GRANULE, &map_len))
     return NULL;
   char *raw = mapping_get(map_len, alignment, &raw_len, &reused);
   if (raw == NULL)
@@ -672,7 +777,7 @@ static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
                                         alignment > 16 ? alignment : 16);
   char *map_start = (char *)align_down_addr((uintptr_t)(payload - sizeof(struct mapped_header)), page);
   char *map_end = (char *)align_up_addr((uintptr_t)payload + size, page);
-  if (reused && raw_len - map_len <= map_len / 2)
+  if (alignment <= 16) /* keep the whole granule (and a reused mapping's short tail) */
     map_end = raw + raw_len;
   if (map_start > raw)
     os_unmap(raw, (size_t)(map_start - raw));

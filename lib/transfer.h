@@ -1,0 +1,42 @@
+/* transfer.h: per-class stacks of free small blocks shared by all threads, between the thread
+ * caches and the backend (tcmalloc's "transfer cache").
+ *
+ * A thread whose bin overflows puts the older half here instead of handing it to the backend;
+ * a thread whose bin is empty takes blocks from here before it asks the backend. A producer
+ * thread that allocates and a consumer thread that frees thus trade blocks through one short
+ * critical section per batch (a copy of pointers), without the backend's lock, its block
+ * splitting and its coalescing.
+ *
+ *   transfer_bins[c]: lock | count | slots[0] ... slots[count-1] | (unused) ... slots[CAP-1]
+ *
+ * Blocks here are, like cached ones, in use for the backend and carry tcache_key in word 1.
+ * Invariants (checked by transfer_check, reported as 104 and 105):
+ *   T4  count <= TRANSFER_CAPACITY; every block held has U set, M clear, a size of at least
+ *       class_block_size(c), and word 1 equal to tcache_key.
+ *   T5  no block is held twice.
+ */
+#ifndef PALLOC_TRANSFER_H
+#define PALLOC_TRANSFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRANSFER_CAPACITY 128
+
+/* Put up to count blocks of class cls; returns how many were taken (the first ones). */
+size_t transfer_put(unsigned cls, void **blocks, size_t count);
+/* Take up to count blocks of class cls into blocks[]; returns how many. */
+size_t transfer_take(unsigned cls, void **blocks, size_t count);
+/* Whether class cls holds payload (a double free of a block held here). */
+bool transfer_holds(unsigned cls, void *payload);
+/* Hand every held block back to the backend (malloc_trim). */
+void transfer_drain(void);
+uint64_t transfer_cached_bytes(void);
+int transfer_check(void);
+
+void transfer_fork_prepare(void);
+void transfer_fork_parent(void);
+void transfer_fork_child(void);
+
+#endif /* PALLOC_TRANSFER_H */
