@@ -31,6 +31,7 @@ static bool thread_key_ready;
 static pthread_key_t thread_exit_key;
 static palloc_lock registry_lock = PALLOC_LOCK_INIT;
 static struct tcache *registry_head;
+static unsigned live_cache_count; /* caches on the registry (read without the lock) */
 
 /* Bytes a bin may hold at most, and the bounds on its block count. */
 #define BIN_BYTES_TARGET (16u * 1024)
@@ -64,6 +65,7 @@ static void registry_add(struct tcache *tc)
   if (registry_head != NULL)
     registry_head->prev = tc;
   registry_head = tc;
+  __atomic_store_n(&live_cache_count, live_cache_count + 1, __ATOMIC_RELAXED);
   lock_release(&registry_lock);
 }
 
@@ -75,6 +77,7 @@ static void registry_remove_locked(struct tcache *tc)
     registry_head = tc->next;
   if (tc->next != NULL)
     tc->next->prev = tc->prev;
+  __atomic_store_n(&live_cache_count, live_cache_count - 1, __ATOMIC_RELAXED);
 }
 
 /* Hand a cache back: its blocks, its counters, then the cache itself. */
@@ -182,7 +185,8 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   void *blocks[FLUSH_BATCH_MAX];
   struct tcache_bin *bin = &tc->bins[cls];
   size_t n = bin_detach_after(bin, bin->count / 2, blocks);
-  size_t kept = transfer_put(cls, blocks, n);
+  bool others = __atomic_load_n(&live_cache_count, __ATOMIC_RELAXED) > 1;
+  size_t kept = others ? transfer_put(cls, blocks, n) : 0;
   if (kept < n)
     backend_free_batch(blocks + kept, n - kept);
   stats_publish(tc);

@@ -29,10 +29,21 @@ static struct transfer_bin *bin_locked(unsigned cls)
 
 static void bin_unlock(unsigned cls) { lock_release(&transfer_locks[cls]); }
 
+/* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the big classes so
+ * that a class holds about TRANSFER_BYTES at most. */
+static uint32_t capacity_of(unsigned cls)
+{
+  size_t count = TRANSFER_BYTES / class_block_size(cls);
+  if (count < TRANSFER_CAPACITY_MIN)
+    count = TRANSFER_CAPACITY_MIN;
+  return count < TRANSFER_CAPACITY ? (uint32_t)count : TRANSFER_CAPACITY;
+}
+
 size_t transfer_put(unsigned cls, void **blocks, size_t count)
 {
   struct transfer_bin *bin = bin_locked(cls);
-  size_t room = TRANSFER_CAPACITY - bin->count;
+  uint32_t capacity = capacity_of(cls);
+  size_t room = bin->count < capacity ? capacity - bin->count : 0;
   size_t n = count < room ? count : room;
   memcpy(&bin->slots[bin->count], blocks, n * sizeof *blocks);
   bin->count += (uint32_t)n;
@@ -81,7 +92,7 @@ uint64_t transfer_cached_bytes(void)
 
 static int bin_check(struct transfer_bin *bin, unsigned cls)
 {
-  if (bin->count > TRANSFER_CAPACITY)
+  if (bin->count > capacity_of(cls))
     return CHECK_FAIL(104, "transfer bin count passes its capacity", bin);
   for (uint32_t i = 0; i < bin->count; i++) {
     void **block = bin->slots[i];

@@ -9,9 +9,12 @@
  *
  *   transfer_bins[c]: lock | count | slots[0] ... slots[count-1] | (unused) ... slots[CAP-1]
  *
+ * A process with a single thread cache has no one to hand blocks to: its bins overflow to
+ * the backend directly (the transfer cache would only hold memory back from coalescing).
+ *
  * Blocks here are, like cached ones, in use for the backend and carry tcache_key in word 1.
  * Invariants (checked by transfer_check, reported as 104 and 105):
- *   T4  count <= TRANSFER_CAPACITY; every block held has U set, M clear, a size of at least
+ *   T4  count <= the class's capacity (TRANSFER_CAPACITY, fewer for big classes); every block held has U set, M clear, a size of at least
  *       class_block_size(c), and word 1 equal to tcache_key.
  *   T5  no block is held twice.
  */
@@ -22,7 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRANSFER_CAPACITY 128
+#define TRANSFER_CAPACITY 128             /* blocks a class holds at most... */
+#define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes, down to */
+#define TRANSFER_CAPACITY_MIN 2           /* blocks for the biggest classes */
 
 /* Put up to count blocks of class cls; returns how many were taken (the first ones). */
 size_t transfer_put(unsigned cls, void **blocks, size_t count);
