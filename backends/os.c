@@ -3,25 +3,17 @@
 #include "os.h"
 #include "trace.h"
 #include "util/bits.h"
+#include "util/page.h"
 
 #include <errno.h>
 #include <stdatomic.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 static _Atomic uint64_t mapped_bytes;
 static _Atomic uint64_t peak_mapped_bytes;
 
-size_t os_page_size(void)
-{
-  static size_t page_size;
-  if (unlikely(page_size == 0)) {
-    size_t size = (size_t)getauxval(AT_PAGESZ);
-    page_size = size ? size : 4096;
-  }
-  return page_size;
-}
+size_t os_page_size(void) { return page_size(); }
 
 static void account_mapped(uint64_t len)
 {

@@ -21,6 +21,7 @@
 #include "trace.h"
 #include "transfer.h"
 #include "util/bits.h"
+#include "util/page.h"
 #include "util/report.h"
 
 #include <errno.h>
@@ -450,16 +451,6 @@ PALLOC_EXPORT void *memalign(size_t alignment, size_t n)
     payload = aligned_or_enomem(alignment, n, PALLOC_FN_MEMALIGN);
   }
   return payload;
-}
-
-static size_t page_size(void)
-{
-  static size_t size;
-  if (unlikely(size == 0)) {
-    long sys = sysconf(_SC_PAGESIZE);
-    size = sys > 0 ? (size_t)sys : 4096;
-  }
-  return size;
 }
 
 PALLOC_EXPORT void *valloc(size_t n)
