@@ -147,7 +147,8 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   if (!is_mapped)
     zero_partial_page(start);
   char *prologue = (char *)align_up_addr((uintptr_t)start + WORD, 16) - WORD;
-  write_tags(prologue, PROLOGUE_SIZE, TAG_IN_USE);
+  *(uint64_t *)prologue = PROLOGUE_SIZE | TAG_IN_USE;
+  *(uint64_t *)(prologue + WORD) = PROLOGUE_SIZE | TAG_IN_USE;
   *r = (struct region){ .start = start, .first = prologue + PROLOGUE_SIZE,
                         .end = (char *)align_down_addr((uintptr_t)(start + len), 16),
                         .len = len, .is_mapped = is_mapped };
@@ -157,8 +158,8 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
     r->floor[i] = r->first;
   r->floor_top = floor_index(len);
   size_t size = (size_t)(epilogue_of(r) - r->first);
-  write_tags(r->first, size, 0);
-  write_epilogue(r->end);
+  write_epilogue(r->end, false);
+  write_free(r->first, size);
   count_free(size, 1);
   sbrk_heap.region_bytes += len;
   note_peak();
@@ -225,7 +226,7 @@ static void merge_blocks(struct region *r, char *left, char *right)
   size_t size = block_size(left) + block_size(right);
   forget_tag(r, right - WORD);
   forget_tag(r, right);
-  write_tags(left, size, 0);
+  write_free(left, size);
   forget_block_start(r, right, left);
   uncount_free(0, 1);
 }
@@ -276,8 +277,10 @@ static char *grow_region(struct region *r, size_t incr)
   r->end += incr;
   r->len += incr;
   sbrk_heap.region_bytes += incr;
-  write_tags(block, incr, 0);
-  write_epilogue(r->end);
+  bool prev_free = is_prev_free(block);
+  write_epilogue(r->end, false);
+  write_free(block, incr);
+  set_prev_free(block, prev_free);
   count_free(incr, 1);
   note_peak();
   return coalesce(r, block);
@@ -317,8 +320,8 @@ static char *new_region(size_t asize, struct region **region)
 static char *extend_top(size_t asize)
 {
   struct region *r = sbrk_heap.top;
-  char *last = last_block(r);
-  size_t have = is_in_use(last) ? 0 : block_size(last);
+  char *last = free_last_block(r);
+  size_t have = last != NULL ? block_size(last) : 0;
   if (asize > (size_t)PTRDIFF_MAX / 2)
     return NULL;
   size_t incr = align_up_addr((asize - have) > SBRK_GROW_MIN ? asize - have : SBRK_GROW_MIN,
@@ -358,8 +361,8 @@ static size_t trim_top(size_t pad)
   if (!break_is_ours())
     return 0;
   struct region *r = sbrk_heap.top;
-  char *last = last_block(r);
-  if (is_in_use(last) || pad > SIZE_MAX / 4)
+  char *last = free_last_block(r);
+  if (last == NULL || pad > SIZE_MAX / 4)
     return 0;
   char *new_end = (char *)align_up_addr((uintptr_t)last + 2 * WORD + BACKEND_MIN_BLOCK + pad,
                                         os_page_size());
@@ -376,8 +379,8 @@ static size_t trim_top(size_t pad)
   r->len -= release;
   sbrk_heap.region_bytes -= release;
   uncount_free(release, 0);
-  write_tags(last, (size_t)(epilogue_of(r) - last), 0);
-  write_epilogue(r->end);
+  write_epilogue(r->end, false);
+  write_free(last, (size_t)(epilogue_of(r) - last));
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
   for (unsigned i = 0; i <= r->floor_top; i++)
@@ -506,8 +509,8 @@ static void split_block(struct region *r, char *block, size_t asize)
   size_t size = block_size(block);
   if (size - asize < BACKEND_MIN_BLOCK)
     return;
-  write_tags(block, asize, TAG_IN_USE);
-  write_tags(block + asize, size - asize, 0);
+  write_in_use(block, asize);
+  write_free(block + asize, size - asize);
   sbrk_heap.used_bytes -= size - asize;
   count_free(size - asize, 1);
   note_free_block(r, block + asize);
@@ -519,23 +522,54 @@ static void mark_dirty_up_to(struct region *r, char *end)
     r->clean_from = end;
 }
 
-/* place: the free block becomes an in-use block of at least asize bytes, split when worth it.
- * Returns how many payload bytes may be non-zero (those below clean_from). */
-static size_t place(struct region *r, char *block, size_t asize)
+/* Carve an in-use block of asize bytes off the high end of the free block, which stays free
+ * (smaller, at the same address: the search hints stay right). Returns the in-use block. */
+static char *carve_high(char *block, size_t asize)
 {
   size_t size = block_size(block);
-  char *payload = payload_of(block);
-  char *clean = r->clean_from;
+  char *high = block + size - asize;
+  write_free(block, size - asize); /* sets P in high's header */
+  write_in_use(high, asize);
+  sbrk_heap.used_bytes += asize;
+  sbrk_heap.used_count++;
+  uncount_free(asize, 0);
+  return high;
+}
+
+/* Take the whole free block, then split off the tail when worth it. */
+static char *carve_low(struct region *r, char *block, size_t asize)
+{
+  size_t size = block_size(block);
   uncount_free(size, 1);
   sbrk_heap.used_bytes += size;
   sbrk_heap.used_count++;
-  write_tags(block, size, TAG_IN_USE);
+  write_in_use(block, size);
   split_block(r, block, asize);
   advance_first_free(r, block);
+  return block;
+}
+
+/* place: an in-use block of at least asize bytes from the free block: from its low end; or,
+ * for a request of SBRK_HIGH_PLACE_MIN bytes or more from a free block that keeps at least
+ * SBRK_HIGH_PLACE_SLACK bytes (the heap's top, mostly), from its high end. Small and big blocks
+ * carved from one free block then do not interleave, so that big blocks freed together leave
+ * one big hole instead of many that only small requests can use (bench/replay's fragmenting
+ * trace: utilization 0.53 without, 0.90 with). Returns the block; *dirty = how many of its
+ * payload bytes may be non-zero (those below clean_from). */
+static char *place(struct region *r, char *block, size_t asize, size_t *dirty)
+{
+  char *clean = r->clean_from;
+  forget_tag(r, (char *)footer(block)); /* payload now, in the zero area if it was there */
+  size_t high_min = sbrk_heap.high_place_min ? sbrk_heap.high_place_min : SBRK_HIGH_PLACE_MIN;
+  if (asize >= high_min && block_size(block) - asize >= SBRK_HIGH_PLACE_SLACK)
+    block = carve_high(block, asize);
+  else
+    block = carve_low(r, block, asize);
   sbrk_heap.rover = block;
-  char *payload_end = block + block_size(block) - WORD;
-  mark_dirty_up_to(r, payload_end + WORD);
-  return clean <= payload ? 0 : (size_t)((clean < payload_end ? clean : payload_end) - payload);
+  char *payload = payload_of(block), *payload_end = next_block(block);
+  mark_dirty_up_to(r, payload_end);
+  *dirty = clean <= payload ? 0 : (size_t)((clean < payload_end ? clean : payload_end) - payload);
+  return block;
 }
 
 /* An in-use block of at least asize bytes from the heap; *dirty = payload bytes to clear for
@@ -543,7 +577,7 @@ static size_t place(struct region *r, char *block, size_t asize)
 /* The top region's last block, when it is free and holds asize bytes. */
 static char *top_fit(size_t asize, struct region **region)
 {
-  char *last = sbrk_heap.top ? last_block(sbrk_heap.top) : NULL;
+  char *last = sbrk_heap.top ? free_last_block(sbrk_heap.top) : NULL;
   if (last == NULL || !fits(last, asize))
     return NULL;
   *region = sbrk_heap.top;
@@ -560,8 +594,7 @@ static char *take_block(size_t asize, struct region **region, size_t *dirty)
     block = extend_heap(asize, region);
   if (block == NULL)
     return NULL;
-  *dirty = place(*region, block, asize);
-  return block;
+  return place(*region, block, asize, dirty);
 }
 
 /* ---- Freeing and resizing heap blocks ---------------------------------------------------- */
@@ -571,7 +604,9 @@ static void free_heap_block(struct region *r, char *block)
   size_t size = block_size(block);
   sbrk_heap.used_bytes -= size;
   sbrk_heap.used_count--;
-  write_tags(block, size, 0);
+  bool prev_free = is_prev_free(block);
+  write_free(block, size);
+  set_prev_free(block, prev_free);
   count_free(size, 1);
   block = coalesce(r, block);
   trim_top_if_worth_it(r, block);
@@ -596,7 +631,9 @@ static void absorb_next(struct region *r, char *block, size_t new_size)
   uncount_free(block_size(next), 1);
   sbrk_heap.used_bytes += block_size(next);
   forget_block_start(r, next, block);
-  write_tags(block, size, TAG_IN_USE);
+  forget_tag(r, (char *)footer(next)); /* payload now: the zero area stays zero */
+  forget_tag(r, next);
+  write_in_use(block, size);
   split_block(r, block, new_size);
   advance_first_free(r, block);
   mark_dirty_up_to(r, next_block(block));
@@ -629,10 +666,10 @@ static void check_freeable(struct region *r, char *payload, const char *function
     report_misuse("heap corruption: block size out of the heap", payload, function);
   if (!(tag & TAG_IN_USE))
     report_misuse("double free", payload, function);
-  if (tag & (SBRK_TAG_BIT3 | TAG_MAPPED | TAG_PREV_FREE))
+  if (tag & (SBRK_TAG_BIT3 | TAG_MAPPED))
     report_misuse("heap corruption: damaged block tag", payload, function);
-  if (*footer(block) != tag)
-    report_misuse("heap corruption: header and footer differ", payload, function);
+  if (is_prev_free(next_block(block)))
+    report_misuse("heap corruption: next block's tag damaged", payload, function);
 }
 
 static void check_mapped_freeable(void *payload, const char *function)
@@ -713,6 +750,13 @@ void sbrk_set_fit_policy(enum sbrk_fit fit)
   lock_release(&sbrk_lock);
 }
 
+void sbrk_set_high_place_min(size_t bytes)
+{
+  lock_acquire(&sbrk_lock);
+  sbrk_heap.high_place_min = bytes;
+  lock_release(&sbrk_lock);
+}
+
 const char *sbrk_fit_name(enum sbrk_fit fit)
 {
   return fit == SBRK_FIT_NEXT ? "next" : fit == SBRK_FIT_BEST ? "best" : "first";
@@ -751,7 +795,7 @@ size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
   for (; done < count; done++) {
     char *next = block ? next_block(block) : NULL;
     if (next != NULL && fits(next, asize)) /* carve on from the split remainder */
-      place(r, block = next, asize);
+      block = place(r, next, asize, &dirty);
     else if ((block = take_block(asize, &r, &dirty)) == NULL)
       break;
     payloads[done] = payload_of(block);
@@ -771,8 +815,11 @@ static char *cut_front_gap(struct region *r, char *block, size_t alignment)
   size_t gap = (size_t)(aligned - payload), size = block_size(block);
   if (gap == 0)
     return block;
-  write_tags(block + gap, size - gap, TAG_IN_USE);
-  write_tags(block, gap, 0);
+  bool prev_free = is_prev_free(block); /* set when block was carved from a free one's end */
+  *(uint64_t *)(block + gap) = TAG_IN_USE; /* a header to write_in_use(), below */
+  write_in_use(block + gap, size - gap);
+  write_free(block, gap);
+  set_prev_free(block, prev_free);
   sbrk_heap.used_bytes -= gap;
   count_free(gap, 1);
   coalesce(r, block);

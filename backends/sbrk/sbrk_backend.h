@@ -13,6 +13,9 @@
  *   SBRK_TOP_PAD        ... keeping this much free at the top.
  *   SBRK_MAP_REGION_MIN the least a mapped region (the heap's continuation when sbrk fails or
  *                       the break was moved by someone else) is mapped with.
+ *   SBRK_HIGH_PLACE_MIN a block of at least this size is carved from the high end of the free
+ *                       block it is placed in when that block keeps ...
+ *   SBRK_HIGH_PLACE_SLACK ... at least this many bytes free; other blocks from the low end.
  *   SBRK_SEARCH_BUDGET  (blocks) how far one first-fit search walks in a region; past it, the
  *                       request is served from the heap's top and the next search goes on
  *                       from where this one stopped.
@@ -43,6 +46,12 @@
 #ifndef SBRK_MAP_REGION_MIN
 #  define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
 #endif
+#ifndef SBRK_HIGH_PLACE_MIN /* blocks this big are carved from the high end of a free block */
+#  define SBRK_HIGH_PLACE_MIN ((size_t)256)
+#endif
+#ifndef SBRK_HIGH_PLACE_SLACK
+#  define SBRK_HIGH_PLACE_SLACK ((size_t)4096)
+#endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
 #  define SBRK_SEARCH_BUDGET 4096
 #endif
@@ -71,6 +80,9 @@ enum sbrk_fit { SBRK_FIT_FIRST, SBRK_FIT_NEXT, SBRK_FIT_BEST };
  * to change it between runs. */
 enum sbrk_fit sbrk_fit_policy(void);
 void sbrk_set_fit_policy(enum sbrk_fit fit);
+/* Carve blocks of at least bytes from the high end of big free blocks (SIZE_MAX: never; 0:
+ * SBRK_HIGH_PLACE_MIN again). */
+void sbrk_set_high_place_min(size_t bytes);
 /* Where the zero area (invariant I10) of the region holding addr begins, or NULL. */
 void *sbrk_clean_from(const void *addr);
 /* The name of a policy: "first", "next" or "best". */

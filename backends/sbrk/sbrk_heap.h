@@ -47,6 +47,7 @@ struct sbrk_heap {
   bool initialised;
   enum sbrk_fit fit;
   char *rover;           /* next fit: the block the next search starts at, or NULL */
+  size_t high_place_min; /* 0, or what replaces SBRK_HIGH_PLACE_MIN (a test hook) */
   uint64_t free_bytes, free_count;  /* free heap blocks, tags included */
   uint64_t used_bytes, used_count;  /* in-use heap blocks, tags included */
   uint64_t region_bytes;            /* sum of the regions' len */
@@ -54,11 +55,15 @@ struct sbrk_heap {
 };
 extern struct sbrk_heap sbrk_heap;
 
-/* ---- Blocks: tags, neighbours (CS:APP's vocabulary; a block is its header's address) ---- */
+/* ---- Blocks: tags, neighbours (CS:APP's vocabulary; a block is its header's address) ----
+ * A free block has a header and a footer; an in-use block has only its header, and the next
+ * block's header says with P (TAG_PREV_FREE) whether the block before it is free, so that
+ * prev_block() is only ever asked of a block whose P is set. */
 
 static inline uint64_t header(const char *block) { return *(const uint64_t *)block; }
 static inline size_t block_size(const char *block) { return tag_size(header(block)); }
 static inline bool is_in_use(const char *block) { return header(block) & TAG_IN_USE; }
+static inline bool is_prev_free(const char *block) { return header(block) & TAG_PREV_FREE; }
 static inline char *payload_of(char *block) { return block + WORD; }
 static inline char *block_of(void *payload) { return (char *)payload - WORD; }
 static inline uint64_t *footer(char *block)
@@ -66,22 +71,49 @@ static inline uint64_t *footer(char *block)
   return (uint64_t *)(block + block_size(block) - WORD);
 }
 static inline char *next_block(char *block) { return block + block_size(block); }
+/* The block before block, which must be free (P set): its footer is the word before block. */
 static inline char *prev_block(char *block)
 {
   return block - tag_size(*(uint64_t *)(block - WORD));
 }
-static inline bool is_prev_free(char *block) { return !(*(uint64_t *)(block - WORD) & TAG_IN_USE); }
 static inline bool is_epilogue(const char *block) { return block_size(block) == 0; }
 
-static inline void write_tags(char *block, size_t size, uint64_t flags)
+/* Set or clear P in the header of block (an in-use, free or epilogue block). */
+static inline void set_prev_free(char *block, bool prev_free)
 {
-  *(uint64_t *)block = (uint64_t)size | flags;
-  *(uint64_t *)(block + size - WORD) = (uint64_t)size | flags;
+  uint64_t *tag = (uint64_t *)block;
+  *tag = prev_free ? *tag | TAG_PREV_FREE : *tag & ~TAG_PREV_FREE;
 }
 
-static inline void write_epilogue(char *end) { *(uint64_t *)(end - WORD) = TAG_IN_USE; }
+/* A free block of size bytes at block: header and footer, and P in the next block's header.
+ * A free block's P is clear (I4: the block before it is in use). */
+static inline void write_free(char *block, size_t size)
+{
+  *(uint64_t *)block = (uint64_t)size;
+  *(uint64_t *)(block + size - WORD) = (uint64_t)size;
+  set_prev_free(block + size, true);
+}
+
+/* An in-use block of size bytes at block: its header only (P kept as it was), and P cleared
+ * in the next block's header. */
+static inline void write_in_use(char *block, size_t size)
+{
+  *(uint64_t *)block = (uint64_t)size | TAG_IN_USE | (header(block) & TAG_PREV_FREE);
+  set_prev_free(block + size, false);
+}
+
+/* The epilogue: an in-use header of size 0, with P when the last block is free. */
+static inline void write_epilogue(char *end, bool prev_free)
+{
+  *(uint64_t *)(end - WORD) = TAG_IN_USE | (prev_free ? TAG_PREV_FREE : 0);
+}
 static inline char *epilogue_of(struct region *r) { return r->end - WORD; }
-static inline char *last_block(struct region *r) { return prev_block(epilogue_of(r)); }
+/* The region's last block when it is free, else NULL. */
+static inline char *free_last_block(struct region *r)
+{
+  char *epilogue = epilogue_of(r);
+  return is_prev_free(epilogue) ? prev_block(epilogue) : NULL;
+}
 
 /* The floor that a search for size bytes (a multiple of 16, >= 32) uses: one per size up to
  * FLOOR_EXACT_MAX, then one per eighth of a doubling. */

@@ -9,10 +9,10 @@
  *   base                    payload (aligned as asked)                       base + len
  *   |                       |                                                |
  *   v                       v                                                v
- *   +-- ... --+-----+-------+------------------------------+--------+-- ... -+
- *   | unused  | off | S|M|U | usable: S - 16 bytes         | S|M|U  | slack  |
- *   +-- ... --+-----+-------+------------------------------+--------+-- ... -+
- *                    header                                  footer
+ *   +-- ... --+-----+-------+---------------------------------------+-- ... -+
+ *   | unused  | off | S|M|U | usable: S - 8 bytes                   | slack  |
+ *   +-- ... --+-----+-------+---------------------------------------+-- ... -+
+ *                    header (no footer: nothing walks a mapped block's neighbours)
  *
  *   S = the block size: the bytes from the header to the last page's end, rounded down to 16;
  *   len = the mapping's length = align_up(off - 8 + S, page).
@@ -20,7 +20,7 @@
  * The registry is an open-addressing hash set of payload addresses (linear probing, deletion
  * by backward shift) in memory from os_map, doubled when half full.
  * I9 (checked by mapped_check): every registered block has U and M set and bit 3 clear, its
- *    header equals its footer, its offset word is a multiple of 16 >= 16, and the registry's
+ *    size fills its mapping's last page (less than 16 bytes of slack), its offset word is a multiple of 16 >= 16, and the registry's
  *    count and byte totals match the blocks.
  */
 #include "config.h"
@@ -54,7 +54,6 @@ static void write_mapped_tags(void *payload, size_t block_size)
 {
   uint64_t tag = (uint64_t)block_size | TAG_IN_USE | TAG_MAPPED;
   *block_tag(payload) = tag;
-  *(uint64_t *)((char *)payload - 8 + block_size - 8) = tag;
 }
 
 /* The block size that fills a mapping ending at map_end, for a payload at payload. */
@@ -228,8 +227,8 @@ static int check_mapped_block(void *payload, uint64_t *len_sum, uint64_t *size_s
     return CHECK_FAIL(9, "mapped block with wrong flags", payload);
   if (off < 16 || off % 16 != 0 || size < BACKEND_MIN_BLOCK || ((uintptr_t)payload & 15))
     return CHECK_FAIL(9, "mapped block with a bad size or offset", payload);
-  if (*(uint64_t *)((char *)payload - 8 + size - 8) != tag)
-    return CHECK_FAIL(9, "mapped block header differs from its footer", payload);
+  if (block_size_to(payload, mapping_base(payload) + mapping_len(payload, size)) != size)
+    return CHECK_FAIL(9, "mapped block size does not fill its mapping", payload);
   *len_sum += mapping_len(payload, size);
   *size_sum += size;
   return 0;
