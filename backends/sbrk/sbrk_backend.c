@@ -556,12 +556,12 @@ static char *carve_low(struct region *r, char *block, size_t asize)
  * one big hole instead of many that only small requests can use (bench/replay's fragmenting
  * trace: utilization 0.53 without, 0.90 with). Returns the block; *dirty = how many of its
  * payload bytes may be non-zero (those below clean_from). */
-static char *place(struct region *r, char *block, size_t asize, size_t *dirty)
+static char *place(struct region *r, char *block, size_t asize, bool may_carve_high, size_t *dirty)
 {
   char *clean = r->clean_from;
   forget_tag(r, (char *)footer(block)); /* payload now, in the zero area if it was there */
   size_t high_min = sbrk_heap.high_place_min ? sbrk_heap.high_place_min : SBRK_HIGH_PLACE_MIN;
-  if (asize >= high_min && block_size(block) - asize >= SBRK_HIGH_PLACE_SLACK)
+  if (may_carve_high && asize >= high_min && block_size(block) - asize >= SBRK_HIGH_PLACE_SLACK)
     block = carve_high(block, asize);
   else
     block = carve_low(r, block, asize);
@@ -572,8 +572,6 @@ static char *place(struct region *r, char *block, size_t asize, size_t *dirty)
   return block;
 }
 
-/* An in-use block of at least asize bytes from the heap; *dirty = payload bytes to clear for
- * a zeroed block. NULL when the OS refuses memory. */
 /* The top region's last block, when it is free and holds asize bytes. */
 static char *top_fit(size_t asize, struct region **region)
 {
@@ -584,17 +582,24 @@ static char *top_fit(size_t asize, struct region **region)
   return last;
 }
 
+/* An in-use block of at least asize bytes, *dirty = the payload bytes to clear for a zeroed
+ * block; NULL when the OS refuses memory. Only a block that a
+ * search found may be carved from its high end: the top taken after a search gave up is carved
+ * from its low end, so that what remains of it stays next to the break and merges with the
+ * heap's next extension (else each extension would strand a remnant below the big blocks:
+ * working_set's heap grew 3x). */
 static char *take_block(size_t asize, struct region **region, size_t *dirty)
 {
   refuse_break_below_heap();
   char *block = find_fit(asize, region);
+  bool searched = block != NULL;
   if (block == NULL)
     block = top_fit(asize, region); /* a search that gave up, or no fit: the top, grown */
   if (block == NULL)
     block = extend_heap(asize, region);
   if (block == NULL)
     return NULL;
-  return place(*region, block, asize, dirty);
+  return place(*region, block, asize, searched, dirty);
 }
 
 /* ---- Freeing and resizing heap blocks ---------------------------------------------------- */
@@ -795,7 +800,7 @@ size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
   for (; done < count; done++) {
     char *next = block ? next_block(block) : NULL;
     if (next != NULL && fits(next, asize)) /* carve on from the split remainder */
-      block = place(r, next, asize, &dirty);
+      block = place(r, next, asize, false, &dirty);
     else if ((block = take_block(asize, &r, &dirty)) == NULL)
       break;
     payloads[done] = payload_of(block);
