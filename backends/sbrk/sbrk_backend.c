@@ -140,7 +140,8 @@ static void zero_partial_page(char *from)
   memset(from, 0, (size_t)(boundary - from));
 }
 
-/* Lay out a new region over [start, start + len): prologue, one free block, epilogue. */
+/* Lay out a new region over [start, start + len): prologue, one free block, epilogue; NULL
+ * (the slot unused) when its index cannot be mapped. */
 static char *init_region(struct region *r, char *start, size_t len, bool is_mapped)
 {
   NOTE_ZERO_MEMORY(start, len);
@@ -152,6 +153,10 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   *r = (struct region){ .start = start, .first = prologue + PROLOGUE_SIZE,
                         .end = (char *)align_down_addr((uintptr_t)(start + len), 16),
                         .len = len, .is_mapped = is_mapped };
+  if (!index_init(r)) {
+    r->start = NULL;
+    return NULL;
+  }
   r->clean_from = r->first;
   r->first_free = r->first;
   for (unsigned i = 0; i < FLOOR_COUNT; i++)
@@ -160,6 +165,7 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   size_t size = (size_t)(epilogue_of(r) - r->first);
   write_epilogue(r->end, false);
   write_free(r->first, size);
+  index_note_free(r, r->first);
   count_free(size, 1);
   sbrk_heap.region_bytes += len;
   note_peak();
@@ -175,9 +181,11 @@ static void note_free_block(struct region *r, char *block)
     r->first_free = block;
   for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && r->floor[i] > block;)
     r->floor[i] = block; /* the floors rise with i: the lower ones are below block already */
+  index_note_free(r, block);
 }
 
-/* The block starting at gone merged into the block at by (below it): hints move there. */
+/* The block starting at gone merged into the block at by (below it, its header written
+ * already): hints move there. */
 static void forget_block_start(struct region *r, char *gone, char *by)
 {
   if (sbrk_heap.rover == gone)
@@ -194,6 +202,7 @@ static void forget_block_start(struct region *r, char *gone, char *by)
   }
   for (unsigned i = low; i <= r->floor_top && r->floor[i] == gone; i++)
     r->floor[i] = by;
+  index_forget(r, gone, by);
 }
 
 /* A search showed that no free block of floor_size(index) bytes or more lies below to: raise
@@ -209,6 +218,7 @@ static void advance_first_free(struct region *r, char *taken)
 {
   if (r->first_free == taken)
     r->first_free = next_block(taken); /* still at or below the lowest free block */
+  index_taken(r, taken);
 }
 
 /* ---- Coalescing -------------------------------------------------------------------------- */
@@ -302,18 +312,25 @@ static char *new_region(size_t asize, struct region **region)
     if (len < SBRK_GROW_MIN)
       len += align_up_addr(SBRK_GROW_MIN - len, page);
     char *start = current ? os_sbrk((intptr_t)len) : NULL;
-    if (start != NULL) {
+    char *block = start ? init_region(r, start, len, false) : NULL;
+    if (block != NULL) {
       sbrk_heap.our_break = start + len;
       sbrk_heap.top = r;
-      char *block = init_region(r, start, len, false);
       publish_readable(r, r->end);
       return block;
+    }
+    if (start != NULL) { /* no index: give the memory back */
+      os_sbrk(-(intptr_t)len);
+      return NULL;
     }
     sbrk_heap.sbrk_refused = true;
   }
   size_t len = align_up_addr(need > SBRK_MAP_REGION_MIN ? need : SBRK_MAP_REGION_MIN, page);
   char *start = os_map(len);
-  return start ? init_region(r, start, len, true) : NULL;
+  char *block = start ? init_region(r, start, len, true) : NULL;
+  if (start != NULL && block == NULL)
+    os_unmap(start, len);
+  return block;
 }
 
 /* Grow the top region with sbrk so that its last block, free, holds asize bytes. */
@@ -326,6 +343,8 @@ static char *extend_top(size_t asize)
     return NULL;
   size_t incr = align_up_addr((asize - have) > SBRK_GROW_MIN ? asize - have : SBRK_GROW_MIN,
                               os_page_size());
+  if (!index_grow(r, r->len + incr))
+    return NULL;
   char *start = os_sbrk((intptr_t)incr);
   if (start == r->end) {
     sbrk_heap.our_break = start + incr;
@@ -369,6 +388,7 @@ static size_t trim_top(size_t pad)
   if (new_end >= r->end)
     return 0;
   size_t release = (size_t)(r->end - new_end);
+  char *old_end = r->end;
   publish_readable(r, new_end); /* before the memory goes */
   if (os_sbrk(-(intptr_t)release) == NULL) {
     publish_readable(r, r->end);
@@ -381,6 +401,7 @@ static size_t trim_top(size_t pad)
   uncount_free(release, 0);
   write_epilogue(r->end, false);
   write_free(last, (size_t)(epilogue_of(r) - last));
+  index_trimmed(r, last, old_end);
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
   for (unsigned i = 0; i <= r->floor_top; i++)
@@ -421,26 +442,40 @@ static char *search_start(struct region *r, size_t asize)
   return floor > r->first_free ? floor : r->first_free;
 }
 
-/* First fit in one region, from its search start; leaves the floor at the first free block
- * of floor_size() bytes or more seen (the fit itself at the latest), or where it gave up after
+/* First fit in one region, from its search start, skipping the segments that the index says
+ * cannot hold floor_size() bytes; leaves the floor at the first free block of floor_size()
+ * bytes or more seen (the fit itself at the latest), or where it gave up after
  * SBRK_SEARCH_BUDGET blocks (the next search goes on from there). */
 static char *first_fit_in_region(struct region *r, size_t asize)
 {
   unsigned index = floor_index(asize);
   if (index > r->floor_top)
     return NULL;
-  char *b = search_start(r, asize), *first_big = NULL;
-  for (size_t budget = SBRK_SEARCH_BUDGET; !is_epilogue(b); b = next_block(b)) {
+  size_t least = floor_size(index), seen = 0;
+  char *start = search_start(r, asize), *first_big = NULL;
+  char *b = index_skip(r, start, least), *segment = b;
+  bool whole = b != start; /* the walk saw every block of segment's segment */
+  for (size_t budget = SBRK_SEARCH_BUDGET; !is_epilogue(b); ) {
     if (budget-- == 0) {
       raise_floor(r, index, first_big ? first_big : b);
       return NULL;
     }
-    if (is_in_use(b))
-      continue;
-    if (first_big == NULL && block_size(b) >= floor_size(index))
-      first_big = b;
-    if (block_size(b) >= asize)
-      break;
+    if (!is_in_use(b)) {
+      seen = block_size(b) > seen ? block_size(b) : seen;
+      if (first_big == NULL && block_size(b) >= least)
+        first_big = b;
+      if (block_size(b) >= asize)
+        break;
+    }
+    char *next = next_block(b);
+    if (is_epilogue(next) || !index_same_segment(r, next, segment)) {
+      if (whole)
+        index_walked(r, segment, seen);
+      next = segment = index_skip(r, next, least);
+      whole = true;
+      seen = 0;
+    }
+    b = next;
   }
   raise_floor(r, index, first_big ? first_big : b);
   return is_epilogue(b) ? NULL : b;
@@ -635,10 +670,10 @@ static void absorb_next(struct region *r, char *block, size_t new_size)
   size_t size = block_size(block) + block_size(next);
   uncount_free(block_size(next), 1);
   sbrk_heap.used_bytes += block_size(next);
-  forget_block_start(r, next, block);
   forget_tag(r, (char *)footer(next)); /* payload now: the zero area stays zero */
   forget_tag(r, next);
   write_in_use(block, size);
+  forget_block_start(r, next, block);
   split_block(r, block, new_size);
   advance_first_free(r, block);
   mark_dirty_up_to(r, next_block(block));
@@ -955,6 +990,7 @@ static size_t unmap_if_empty(struct region *r)
   if (sbrk_heap.rover != NULL && sbrk_heap.rover >= r->first && sbrk_heap.rover < r->end)
     sbrk_heap.rover = NULL;
   r->start = NULL;
+  index_free(r);
   return len;
 }
 

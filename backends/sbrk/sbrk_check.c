@@ -1,7 +1,7 @@
 /* sbrk_check.c: the sbrk backend's heap checker, backend_check_heap().
  *
  * Walks every region block by block (the physical view) and compares what it sees with the
- * counters and hints the allocator keeps (the logical view); one check per invariant I1-I11
+ * counters and hints the allocator keeps (the logical view); one check per invariant I1-I12
  * drawn at the top of sbrk_backend.c, each failure reported with CHECK_FAIL (number, what,
  * address, file:line) without allocating. Mapped-alone blocks are checked by mapped_check (I9).
  */
@@ -121,6 +121,8 @@ static int check_region(struct region *r, struct walk_totals *totals)
   if (!broken)
     broken = check_floors(r);
   totals->region_bytes += r->len;
+  if (!broken)
+    broken = index_check(r);
   return broken ? broken : check_clean_area(r);
 }
 

@@ -23,6 +23,8 @@
 #define FLOOR_EXACT_COUNT (FLOOR_EXACT_MAX / 16 - 1) /* sizes 32, 48, ..., 4096 */
 #define FLOOR_STEPS 8                               /* then floors per doubling of the size */
 #define FLOOR_COUNT (FLOOR_EXACT_COUNT + 36 * FLOOR_STEPS) /* up to 2^48 */
+#define SEG_SHIFT 16                                /* segments of the index: 64 KiB */
+#define SEG_INITIAL 1024                            /* segments a region's index starts with */
 
 struct region {
   char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
@@ -34,6 +36,9 @@ struct region {
                                floor[i]; floor[i] <= floor[i + 1] */
   unsigned floor_top;       /* the floor of the region's size: no block is bigger */
   size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
+  uint32_t *seg_max;  /* the segment index (sbrk_index.c): a bound per segment ... */
+  uint32_t *seg_hint; /* ... and where its free blocks start */
+  size_t seg_capacity; /* segments the index has room for */
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
 
@@ -136,6 +141,20 @@ static inline size_t floor_size(unsigned index)
   unsigned step = index - FLOOR_EXACT_COUNT, k = step / FLOOR_STEPS + 12;
   return (size_t)(FLOOR_STEPS + step % FLOOR_STEPS) << (k - 3);
 }
+
+/* ---- sbrk_index.c: the segment index (I12) ------------------------------------------------ */
+
+bool index_init(struct region *r);
+bool index_grow(struct region *r, size_t len);
+void index_free(struct region *r);
+void index_note_free(struct region *r, char *block);
+void index_forget(struct region *r, char *gone, char *by);
+void index_taken(struct region *r, char *taken);
+void index_trimmed(struct region *r, char *last, char *old_end);
+char *index_skip(struct region *r, char *block, size_t least_size);
+void index_walked(struct region *r, char *block, size_t max_seen);
+bool index_same_segment(const struct region *r, const char *a, const char *b);
+int index_check(struct region *r); /* 0 or 12 */
 
 /* Bytes of all regions and mapped blocks: what the heap holds from the OS. */
 uint64_t sbrk_held_bytes(void);

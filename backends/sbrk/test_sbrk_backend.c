@@ -292,13 +292,24 @@ static void test_high_placement(void)
 }
 
 /* A search gives up after SBRK_SEARCH_BUDGET blocks (served from the top), and the next one
- * goes on from where it stopped. */
+ * goes on from where it stopped. The segment index would skip segments without free blocks,
+ * so the blocks on the way are made to look worth a walk: 96-byte holes taken again leave
+ * their segment's bound at 96 until a walk finds it stale. */
 static void test_search_budget(void)
 {
-  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET };
-  static void *p[COUNT];
+  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET, STALE_END = 6000,
+         STALE_STEP = 256, STALE = (STALE_END - 24) / STALE_STEP + 1 };
+  static void *p[COUNT], *stale[STALE];
   EXPECT(backend_alloc_batch(48, p, COUNT) == COUNT);
   CHECK_HEAP();
+  for (int k = 0; k < STALE; k++) {
+    free_checked(p[24 + k * STALE_STEP]);
+    free_checked(p[25 + k * STALE_STEP]);
+  }
+  for (int k = 0; k < STALE; k++) {
+    stale[k] = alloc_filled(96, 4);
+    EXPECT(stale[k] == p[24 + k * STALE_STEP]);
+  }
   void *holes[] = { p[10], p[20], p[21], p[FAR], p[FAR + 1] };
   for (size_t i = 0; i < sizeof holes / sizeof *holes; i++)
     free_checked(holes[i]); /* 48 bytes at 10 (too small), 96 at 20 (near), 96 at FAR */
@@ -309,8 +320,12 @@ static void test_search_budget(void)
   free_checked(first);
   free_checked(second);
   free_checked(third);
+  for (int k = 0; k < STALE; k++) {
+    free_checked(stale[k]);
+    p[24 + k * STALE_STEP] = p[25 + k * STALE_STEP] = NULL;
+  }
   for (int i = 0; i < COUNT; i++)
-    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1)
+    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1 && p[i] != NULL)
       backend_free(p[i]);
   CHECK_HEAP();
 }
@@ -609,6 +624,20 @@ static void test_corruption(void)
   printf("# expecting I10 below\n");
   EXPECT(backend_check_heap() == 10);
   r->first_free = saved_first_free;
+  CHECK_HEAP();
+  size_t s = (size_t)((char *)c[0] - 8 - r->first) >> SEG_SHIFT; /* c[0]'s segment */
+  uint32_t saved_max = r->seg_max[s], saved_hint = r->seg_hint[s];
+  r->seg_max[s] = 16;                                 /* a bound below the free c[0] */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_max[s] = saved_max;
+  r->seg_hint[s] = 0;                                 /* "no free block" in c[0]'s segment */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_hint[s] = saved_hint + 1;                    /* a hint between two block starts */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_hint[s] = saved_hint;
   CHECK_HEAP();
   for (int i = 1; i < 5; i++)
     free_checked(c[i]);
