@@ -50,7 +50,7 @@
 #  define SBRK_HIGH_PLACE_MIN ((size_t)256)
 #endif
 #ifndef SBRK_HIGH_PLACE_SLACK
-#  define SBRK_HIGH_PLACE_SLACK ((size_t)4096)
+#  define SBRK_HIGH_PLACE_SLACK ((size_t)16384)
 #endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
 #  define SBRK_SEARCH_BUDGET 4096

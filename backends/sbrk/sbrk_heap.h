@@ -1,5 +1,6 @@
-/* sbrk_heap.h: the sbrk backend's heap as its two files see it (sbrk_backend.c changes it,
- * sbrk_check.c verifies it): regions, the heap's state, and the boundary-tag block helpers.
+/* sbrk_heap.h: the sbrk backend's heap as its files see it (sbrk_backend.c, sbrk_region.c,
+ * sbrk_place.c and sbrk_index.c change it, sbrk_check.c verifies it): regions, the heap's
+ * state, the boundary-tag block helpers, and the functions the files share.
  * The block layout and the invariants are drawn and numbered at the top of sbrk_backend.c.
  * Everything here is used with sbrk_lock held.
  */
@@ -141,6 +142,43 @@ static inline size_t floor_size(unsigned index)
   unsigned step = index - FLOOR_EXACT_COUNT, k = step / FLOOR_STEPS + 12;
   return (size_t)(FLOOR_STEPS + step % FLOOR_STEPS) << (k - 3);
 }
+
+static inline bool fits(char *block, size_t asize)
+{
+  return !is_in_use(block) && block_size(block) >= asize;
+}
+
+/* ---- sbrk_region.c: regions, growing and trimming, counters ------------------------------ */
+
+void count_free(size_t size, int blocks);
+void uncount_free(size_t size, int blocks);
+void note_peak(void);
+struct region *region_containing(const void *addr);
+/* Stop the process when someone lowered the break into the heap (going on would corrupt). */
+void refuse_break_below_heap(void);
+bool can_grow_top(void);
+/* Grow the top region so that its free last block holds asize bytes; that block, or NULL. */
+char *extend_top(size_t asize);
+/* A free block of at least asize bytes from new memory (the top grown, or a new region). */
+char *extend_heap(size_t asize, struct region **region);
+/* Lower the break so that the top region's free last block keeps about pad bytes. */
+size_t trim_top(size_t pad);
+void trim_top_if_worth_it(struct region *r, char *free_block);
+size_t unmap_if_empty(struct region *r);
+size_t release_free_pages(char *block);
+
+/* ---- sbrk_place.c: hints, fits, splitting, coalescing ------------------------------------- */
+
+void forget_block_start(struct region *r, char *gone, char *by);
+void advance_first_free(struct region *r, char *taken);
+void forget_tag(struct region *r, char *word);
+/* Merge the free block with its free neighbours (the four cases); returns the merged block. */
+char *coalesce(struct region *r, char *block);
+void split_block(struct region *r, char *block, size_t asize);
+void mark_dirty_up_to(struct region *r, char *end);
+char *place(struct region *r, char *block, size_t asize, bool may_carve_high, size_t *dirty);
+/* An in-use block of at least asize bytes, found or made; NULL when the OS refuses memory. */
+char *take_block(size_t asize, struct region **region, size_t *dirty);
 
 /* ---- sbrk_index.c: the segment index (I12) ------------------------------------------------ */
 
