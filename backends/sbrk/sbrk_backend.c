@@ -264,7 +264,7 @@ void *backend_alloc(size_t block_size, unsigned flags)
   void *payload = NULL;
   lock_acquire(&sbrk_lock);
   if (asize >= SBRK_MAP_THRESHOLD) {
-    payload = mapped_alloc(asize, 16);
+    payload = mapped_alloc(asize, 16, &dirty);
     note_peak();
   } else {
     char *block = take_block(asize, &r, &dirty);
@@ -333,7 +333,7 @@ void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
   void *payload = NULL;
   lock_acquire(&sbrk_lock);
   if (padded >= SBRK_MAP_THRESHOLD) {
-    payload = mapped_alloc(asize, alignment);
+    payload = mapped_alloc(asize, alignment, &dirty);
     note_peak();
   } else {
     char *block = take_block(padded, &r, &dirty);
@@ -434,7 +434,7 @@ void backend_get_stats(struct backend_stats *stats)
 size_t backend_trim(size_t pad)
 {
   lock_acquire(&sbrk_lock);
-  size_t released = trim_top(pad);
+  size_t released = trim_top(pad) + mapped_trim();
   for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++) {
     if (r->start != NULL)
       released += unmap_if_empty(r);

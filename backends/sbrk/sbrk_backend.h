@@ -7,6 +7,7 @@
  * Tunables (bytes):
  *   SBRK_MAP_THRESHOLD  a block of at least this size is mapped on its own (sbrk_mapped.c);
  *                       everything smaller lives in the heap.
+ *   SBRK_MAP_CACHE_BYTES the mappings of freed mapped blocks kept for reuse, at most.
  *   SBRK_GROW_MIN       the least the heap grows by at a time (rounded up to pages).
  *   SBRK_TRIM_THRESHOLD when a free block at the top of the heap reaches this size, the break
  *                       is lowered (negative sbrk) ...
@@ -52,6 +53,9 @@
 #ifndef SBRK_HIGH_PLACE_SLACK
 #  define SBRK_HIGH_PLACE_SLACK ((size_t)16384)
 #endif
+#ifndef SBRK_MAP_CACHE_BYTES
+#  define SBRK_MAP_CACHE_BYTES ((size_t)32 * 1024 * 1024)
+#endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
 #  define SBRK_SEARCH_BUDGET 4096
 #endif
@@ -91,8 +95,11 @@ const char *sbrk_fit_name(enum sbrk_fit fit);
 /* ---- sbrk_mapped.c: blocks mapped on their own (lock held) ------------------------------ */
 
 /* A mapped block of at least block_size bytes whose payload is aligned to alignment (16 or a
- * larger power of two); NULL when the OS refuses. Its memory is fresh (zero). */
-void *mapped_alloc(size_t block_size, size_t alignment);
+ * larger power of two); NULL when the OS refuses. *dirty = how many of its payload bytes may be
+ * non-zero: 0 for a fresh mapping, all for one reused from the cache of freed mappings. */
+void *mapped_alloc(size_t block_size, size_t alignment, size_t *dirty);
+/* Unmap the cached mappings of freed blocks; returns their bytes. */
+size_t mapped_trim(void);
 /* Whether payload is the payload of a live mapped block. */
 bool mapped_owns(const void *payload);
 void mapped_free(void *payload);
@@ -102,7 +109,8 @@ bool mapped_resize(void *payload, size_t new_block_size);
 void *mapped_remap(void *payload, size_t new_block_size);
 /* Verify every mapped block (invariant I9); 0 or 9. */
 int mapped_check(void);
-/* Mapping bytes, block bytes (tags included) and block count of the live mapped blocks. */
+/* Mapping bytes (the cache's included), block bytes (tags included) and block count of the
+ * live mapped blocks. */
 uint64_t mapped_total_len(void);
 uint64_t mapped_block_bytes(void);
 uint64_t mapped_block_count(void);

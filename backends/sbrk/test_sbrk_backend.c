@@ -458,6 +458,47 @@ static void test_mapped(void)
   EXPECT(!backend_owns(q));
 }
 
+static uint64_t held_bytes(void)
+{
+  struct backend_stats s;
+  backend_get_stats(&s);
+  return s.mapped_bytes;
+}
+
+static bool all_bytes_zero(const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != 0)
+      return false;
+  return true;
+}
+
+/* A freed mapping is kept and reused (its tail cut, its contents cleared for a zeroed block);
+ * backend_trim gives it back. */
+static void test_mapping_cache(void)
+{
+  size_t big = 2u << 20, smaller = SBRK_MAP_THRESHOLD + 8192;
+  void *p = alloc_filled(big, 4);
+  uint64_t held = held_bytes();
+  free_checked(p);
+  EXPECT(held_bytes() == held); /* kept */
+  void *q = backend_alloc(smaller, BACKEND_ZERO);
+  CHECK_HEAP();
+  EXPECT(q == p && (*block_tag(q) & TAG_MAPPED) && tag_of(q) >= smaller && tag_of(q) < big);
+  EXPECT(q != NULL && all_bytes_zero(q, block_usable_size(q)));
+  EXPECT(held_bytes() < held); /* the tail went back */
+  fill(q, block_usable_size(q), 5);
+  free_checked(q);
+  uint64_t before_trim = held_bytes();
+  EXPECT(backend_trim(0) >= smaller);
+  CHECK_HEAP();
+  EXPECT(held_bytes() + smaller <= before_trim);
+  void *r = alloc_filled(big, 6); /* a fresh mapping again */
+  free_checked(r);
+  backend_trim(0);
+}
+
 static int global_word[4];
 
 static void test_owns(void)
@@ -918,6 +959,8 @@ static const struct test tests[] = {
   { "big blocks from a big free block's high end, small ones from its low end",
     test_high_placement },
   { "a first-fit search gives up after its budget, the next goes on", test_search_budget },
+  { "a freed mapping is reused, cleared for a zeroed block, given back by trim",
+    test_mapping_cache },
   { "stress, first fit", test_stress_first },
   { "stress, next fit", test_stress_next },
   { "stress, best fit", test_stress_best },
