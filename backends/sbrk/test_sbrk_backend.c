@@ -80,6 +80,13 @@ static uint64_t free_bytes(void)
   return s.free_bytes;
 }
 
+static uint64_t held_bytes(void)
+{
+  struct backend_stats s;
+  backend_get_stats(&s);
+  return s.mapped_bytes;
+}
+
 /* Three adjacent blocks (carved one after the other from the top of the heap). */
 static void alloc_adjacent(void **blocks, size_t count, size_t block_size)
 {
@@ -458,22 +465,6 @@ static void test_mapped(void)
   EXPECT(!backend_owns(q));
 }
 
-static uint64_t held_bytes(void)
-{
-  struct backend_stats s;
-  backend_get_stats(&s);
-  return s.mapped_bytes;
-}
-
-static bool all_bytes_zero(const void *p, size_t n)
-{
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++)
-    if (b[i] != 0)
-      return false;
-  return true;
-}
-
 /* A freed mapping is kept and reused (its tail cut, its contents cleared for a zeroed block);
  * backend_trim gives it back. */
 static void test_mapping_cache(void)
@@ -486,7 +477,7 @@ static void test_mapping_cache(void)
   void *q = backend_alloc(smaller, BACKEND_ZERO);
   CHECK_HEAP();
   EXPECT(q == p && (*block_tag(q) & TAG_MAPPED) && tag_of(q) >= smaller && tag_of(q) < big);
-  EXPECT(q != NULL && all_bytes_zero(q, block_usable_size(q)));
+  EXPECT(q != NULL && all_zero(q, block_usable_size(q)));
   EXPECT(held_bytes() < held); /* the tail went back */
   fill(q, block_usable_size(q), 5);
   free_checked(q);
