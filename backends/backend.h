@@ -56,7 +56,7 @@
 static inline bool backend_tag_readable(const void *payload) { return mmap_in_region(payload); }
 #elif defined(PALLOC_BACKEND_SBRK)
 #  define BACKEND_NAME "sbrk"
-#  define BACKEND_BLOCK_OVERHEAD 16  /* header tag and footer tag */
+#  define BACKEND_BLOCK_OVERHEAD 8   /* the header; only free blocks have a footer (P bit) */
 #  include "sbrk/sbrk_backend.h"
 #else
 #  error "compile with -DPALLOC_BACKEND_MMAP or -DPALLOC_BACKEND_SBRK"

@@ -7,12 +7,16 @@
  * Tunables (bytes):
  *   SBRK_MAP_THRESHOLD  a block of at least this size is mapped on its own (sbrk_mapped.c);
  *                       everything smaller lives in the heap.
+ *   SBRK_MAP_CACHE_BYTES the mappings of freed mapped blocks kept for reuse, at most.
  *   SBRK_GROW_MIN       the least the heap grows by at a time (rounded up to pages).
  *   SBRK_TRIM_THRESHOLD when a free block at the top of the heap reaches this size, the break
  *                       is lowered (negative sbrk) ...
  *   SBRK_TOP_PAD        ... keeping this much free at the top.
  *   SBRK_MAP_REGION_MIN the least a mapped region (the heap's continuation when sbrk fails or
  *                       the break was moved by someone else) is mapped with.
+ *   SBRK_HIGH_PLACE_MIN a block of at least this size is carved from the high end of the free
+ *                       block it is placed in when that block keeps ...
+ *   SBRK_HIGH_PLACE_SLACK ... at least this many bytes free; other blocks from the low end.
  *   SBRK_SEARCH_BUDGET  (blocks) how far one first-fit search walks in a region; past it, the
  *                       request is served from the heap's top and the next search goes on
  *                       from where this one stopped.
@@ -43,6 +47,15 @@
 #ifndef SBRK_MAP_REGION_MIN
 #  define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
 #endif
+#ifndef SBRK_HIGH_PLACE_MIN /* blocks this big are carved from the high end of a free block */
+#  define SBRK_HIGH_PLACE_MIN ((size_t)256)
+#endif
+#ifndef SBRK_HIGH_PLACE_SLACK
+#  define SBRK_HIGH_PLACE_SLACK ((size_t)16384)
+#endif
+#ifndef SBRK_MAP_CACHE_BYTES
+#  define SBRK_MAP_CACHE_BYTES ((size_t)32 * 1024 * 1024)
+#endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
 #  define SBRK_SEARCH_BUDGET 4096
 #endif
@@ -71,6 +84,9 @@ enum sbrk_fit { SBRK_FIT_FIRST, SBRK_FIT_NEXT, SBRK_FIT_BEST };
  * to change it between runs. */
 enum sbrk_fit sbrk_fit_policy(void);
 void sbrk_set_fit_policy(enum sbrk_fit fit);
+/* Carve blocks of at least bytes from the high end of big free blocks (SIZE_MAX: never; 0:
+ * SBRK_HIGH_PLACE_MIN again). */
+void sbrk_set_high_place_min(size_t bytes);
 /* Where the zero area (invariant I10) of the region holding addr begins, or NULL. */
 void *sbrk_clean_from(const void *addr);
 /* The name of a policy: "first", "next" or "best". */
@@ -79,8 +95,11 @@ const char *sbrk_fit_name(enum sbrk_fit fit);
 /* ---- sbrk_mapped.c: blocks mapped on their own (lock held) ------------------------------ */
 
 /* A mapped block of at least block_size bytes whose payload is aligned to alignment (16 or a
- * larger power of two); NULL when the OS refuses. Its memory is fresh (zero). */
-void *mapped_alloc(size_t block_size, size_t alignment);
+ * larger power of two); NULL when the OS refuses. *dirty = how many of its payload bytes may be
+ * non-zero: 0 for a fresh mapping, all for one reused from the cache of freed mappings. */
+void *mapped_alloc(size_t block_size, size_t alignment, size_t *dirty);
+/* Unmap the cached mappings of freed blocks; returns their bytes. */
+size_t mapped_trim(void);
 /* Whether payload is the payload of a live mapped block. */
 bool mapped_owns(const void *payload);
 void mapped_free(void *payload);
@@ -90,7 +109,8 @@ bool mapped_resize(void *payload, size_t new_block_size);
 void *mapped_remap(void *payload, size_t new_block_size);
 /* Verify every mapped block (invariant I9); 0 or 9. */
 int mapped_check(void);
-/* Mapping bytes, block bytes (tags included) and block count of the live mapped blocks. */
+/* Mapping bytes (the cache's included), block bytes (tags included) and block count of the
+ * live mapped blocks. */
 uint64_t mapped_total_len(void);
 uint64_t mapped_block_bytes(void);
 uint64_t mapped_block_count(void);

@@ -1,7 +1,7 @@
 /* sbrk_check.c: the sbrk backend's heap checker, backend_check_heap().
  *
  * Walks every region block by block (the physical view) and compares what it sees with the
- * counters and hints the allocator keeps (the logical view); one check per invariant I1-I10
+ * counters and hints the allocator keeps (the logical view); one check per invariant I1-I12
  * drawn at the top of sbrk_backend.c, each failure reported with CHECK_FAIL (number, what,
  * address, file:line) without allocating. Mapped-alone blocks are checked by mapped_check (I9).
  */
@@ -16,17 +16,26 @@ struct walk_totals {
   bool rover_seen;
 };
 
+/* I11: P in block's header (a block or the epilogue) says whether the block before is free. */
+static int check_prev_free_bit(char *block, bool prev_free)
+{
+  if (is_prev_free(block) != prev_free)
+    return CHECK_FAIL(11, "P bit disagrees with the block before", block);
+  return 0;
+}
+
 static int check_sentinels(struct region *r)
 {
   char *prologue = r->first - PROLOGUE_SIZE;
   if (header(prologue) != (PROLOGUE_SIZE | TAG_IN_USE) ||
       *(uint64_t *)(prologue + WORD) != (PROLOGUE_SIZE | TAG_IN_USE))
     return CHECK_FAIL(1, "damaged prologue", prologue);
-  if (header(epilogue_of(r)) != TAG_IN_USE)
+  if ((header(epilogue_of(r)) & ~TAG_PREV_FREE) != TAG_IN_USE)
     return CHECK_FAIL(1, "damaged epilogue", epilogue_of(r));
   return 0;
 }
 
+/* One block of the walk; prev_free: whether the block before it is free. */
 static int check_block(struct region *r, char *block, bool prev_free)
 {
   uint64_t tag = header(block);
@@ -35,13 +44,13 @@ static int check_block(struct region *r, char *block, bool prev_free)
     return CHECK_FAIL(5, "payload not 16-aligned", payload_of(block));
   if (size < BACKEND_MIN_BLOCK || size > (size_t)(epilogue_of(r) - block))
     return CHECK_FAIL(2, "block size breaks the tiling", block);
-  if (*footer(block) != tag)
-    return CHECK_FAIL(3, "header differs from footer", block);
-  if (tag & (TAG_MAPPED | TAG_PREV_FREE | SBRK_TAG_BIT3))
-    return CHECK_FAIL(6, "heap block with a flag other than U", block);
+  if (!(tag & TAG_IN_USE) && *footer(block) != tag)
+    return CHECK_FAIL(3, "free block's header differs from its footer", block);
+  if (tag & (TAG_MAPPED | SBRK_TAG_BIT3))
+    return CHECK_FAIL(6, "heap block with a flag other than U and P", block);
   if (prev_free && !(tag & TAG_IN_USE))
     return CHECK_FAIL(4, "two adjacent free blocks", block);
-  return 0;
+  return check_prev_free_bit(block, prev_free);
 }
 
 static int check_clean_area(struct region *r)
@@ -105,11 +114,15 @@ static int check_region(struct region *r, struct walk_totals *totals)
   }
   if (!broken && b != epilogue_of(r))
     broken = CHECK_FAIL(2, "blocks overrun the epilogue", b);
+  if (!broken)
+    broken = check_prev_free_bit(epilogue_of(r), prev_free);
   if (!broken && !first_free_seen && r->first_free != epilogue_of(r))
     broken = CHECK_FAIL(10, "first_free not at a block start", r->first_free);
   if (!broken)
     broken = check_floors(r);
   totals->region_bytes += r->len;
+  if (!broken)
+    broken = index_check(r);
   return broken ? broken : check_clean_area(r);
 }
 

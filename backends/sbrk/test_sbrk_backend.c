@@ -80,6 +80,13 @@ static uint64_t free_bytes(void)
   return s.free_bytes;
 }
 
+static uint64_t held_bytes(void)
+{
+  struct backend_stats s;
+  backend_get_stats(&s);
+  return s.mapped_bytes;
+}
+
 /* Three adjacent blocks (carved one after the other from the top of the heap). */
 static void alloc_adjacent(void **blocks, size_t count, size_t block_size)
 {
@@ -262,14 +269,54 @@ static void test_fit_policies(void)
   EXPECT(strcmp(sbrk_fit_name(SBRK_FIT_NEXT), "next") == 0);
 }
 
+/* Big blocks are carved from the high end of a big free block, small ones from its low end,
+ * so that they do not interleave: freeing the big ones leaves one hole that a bigger request
+ * fits in (malloc-lab's fragmenting pattern). */
+static void test_high_placement(void)
+{
+  enum { PAIRS = 8 };
+  void *small[PAIRS], *big[PAIRS];
+  sbrk_set_high_place_min(0);
+  for (int i = 0; i < PAIRS; i++) {
+    small[i] = alloc_filled(80, (unsigned)i);
+    big[i] = alloc_filled(SBRK_HIGH_PLACE_MIN, (unsigned)i + 100);
+  }
+  for (int i = 1; i < PAIRS; i++) {
+    EXPECT(small[i] == next_payload(small[i - 1]));    /* small ones upwards */
+    EXPECT(next_payload(big[i]) == big[i - 1]);        /* big ones downwards, above them */
+  }
+  EXPECT((char *)big[PAIRS - 1] > (char *)small[PAIRS - 1] + SBRK_HIGH_PLACE_SLACK);
+  for (int i = 0; i < PAIRS; i++)
+    free_checked(big[i]);
+  void *bigger = alloc_filled(2 * SBRK_HIGH_PLACE_MIN, 7); /* fits where two big ones were */
+  EXPECT((char *)bigger >= (char *)big[PAIRS - 1] && (char *)bigger < (char *)big[0]);
+  for (int i = 0; i < PAIRS; i++) {
+    EXPECT(verify(small[i], 80 - 8, (unsigned)i));
+    free_checked(small[i]);
+  }
+  free_checked(bigger);
+  sbrk_set_high_place_min(SIZE_MAX);
+}
+
 /* A search gives up after SBRK_SEARCH_BUDGET blocks (served from the top), and the next one
- * goes on from where it stopped. */
+ * goes on from where it stopped. The segment index would skip segments without free blocks,
+ * so the blocks on the way are made to look worth a walk: 96-byte holes taken again leave
+ * their segment's bound at 96 until a walk finds it stale. */
 static void test_search_budget(void)
 {
-  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET };
-  static void *p[COUNT];
+  enum { COUNT = 3 * SBRK_SEARCH_BUDGET, FAR = 2 * SBRK_SEARCH_BUDGET, STALE_END = 6000,
+         STALE_STEP = 256, STALE = (STALE_END - 24) / STALE_STEP + 1 };
+  static void *p[COUNT], *stale[STALE];
   EXPECT(backend_alloc_batch(48, p, COUNT) == COUNT);
   CHECK_HEAP();
+  for (int k = 0; k < STALE; k++) {
+    free_checked(p[24 + k * STALE_STEP]);
+    free_checked(p[25 + k * STALE_STEP]);
+  }
+  for (int k = 0; k < STALE; k++) {
+    stale[k] = alloc_filled(96, 4);
+    EXPECT(stale[k] == p[24 + k * STALE_STEP]);
+  }
   void *holes[] = { p[10], p[20], p[21], p[FAR], p[FAR + 1] };
   for (size_t i = 0; i < sizeof holes / sizeof *holes; i++)
     free_checked(holes[i]); /* 48 bytes at 10 (too small), 96 at 20 (near), 96 at FAR */
@@ -280,8 +327,12 @@ static void test_search_budget(void)
   free_checked(first);
   free_checked(second);
   free_checked(third);
+  for (int k = 0; k < STALE; k++) {
+    free_checked(stale[k]);
+    p[24 + k * STALE_STEP] = p[25 + k * STALE_STEP] = NULL;
+  }
   for (int i = 0; i < COUNT; i++)
-    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1)
+    if (i != 10 && i != 20 && i != 21 && i != FAR && i != FAR + 1 && p[i] != NULL)
       backend_free(p[i]);
   CHECK_HEAP();
 }
@@ -414,6 +465,31 @@ static void test_mapped(void)
   EXPECT(!backend_owns(q));
 }
 
+/* A freed mapping is kept and reused (its tail cut, its contents cleared for a zeroed block);
+ * backend_trim gives it back. */
+static void test_mapping_cache(void)
+{
+  size_t big = 2u << 20, smaller = SBRK_MAP_THRESHOLD + 8192;
+  void *p = alloc_filled(big, 4);
+  uint64_t held = held_bytes();
+  free_checked(p);
+  EXPECT(held_bytes() == held); /* kept */
+  void *q = backend_alloc(smaller, BACKEND_ZERO);
+  CHECK_HEAP();
+  EXPECT(q == p && (*block_tag(q) & TAG_MAPPED) && tag_of(q) >= smaller && tag_of(q) < big);
+  EXPECT(q != NULL && all_zero(q, block_usable_size(q)));
+  EXPECT(held_bytes() < held); /* the tail went back */
+  fill(q, block_usable_size(q), 5);
+  free_checked(q);
+  uint64_t before_trim = held_bytes();
+  EXPECT(backend_trim(0) >= smaller);
+  CHECK_HEAP();
+  EXPECT(held_bytes() + smaller <= before_trim);
+  void *r = alloc_filled(big, 6); /* a fresh mapping again */
+  free_checked(r);
+  backend_trim(0);
+}
+
 static int global_word[4];
 
 static void test_owns(void)
@@ -506,26 +582,66 @@ static void expect_broken(uint64_t *word, uint64_t *second, uint64_t flip, int i
   CHECK_HEAP();
 }
 
+/* Set count words to new values, expect the checker to name invariant, then restore them and
+ * expect a consistent heap again (for corruptions that take more than one flipped bit). */
+static void expect_broken_words(uint64_t **words, const uint64_t *values, int count, int invariant)
+{
+  uint64_t saved[4];
+  for (int i = 0; i < count; i++) {
+    saved[i] = *words[i];
+    *words[i] = values[i];
+  }
+  printf("# expecting I%d below\n", invariant);
+  EXPECT(backend_check_heap() == invariant);
+  for (int i = count; i-- > 0;)
+    *words[i] = saved[i];
+  CHECK_HEAP();
+}
+
+/* Make the in-use block at p look free: header and footer without U, P in the next header. */
+static void expect_broken_as_free(void *p, int invariant)
+{
+  uint64_t *words[3] = { block_tag(p), (uint64_t *)((char *)p + tag_of(p) - 16),
+                         block_tag(next_payload(p)) };
+  uint64_t values[3] = { *words[0] & ~TAG_IN_USE, *words[0] & ~TAG_IN_USE,
+                         *words[2] | TAG_PREV_FREE };
+  expect_broken_words(words, values, 3, invariant);
+}
+
+static struct region *region_of(void *p)
+{
+  struct region *r = sbrk_heap.regions;
+  while (!(r->start != NULL && (char *)p >= r->first && (char *)p < r->end))
+    r++;
+  return r;
+}
+
 static void test_corruption(void)
 {
-  void *b[3];
-  alloc_adjacent(b, 3, 128);
+  void *b[4];
+  alloc_adjacent(b, 4, 128);
   uint64_t *head = block_tag(b[1]);
-  uint64_t *foot = (uint64_t *)((char *)b[1] + 128 - 16);
-  expect_broken(head, NULL, 16, 3);                   /* header says 144, footer 128 */
+  uint64_t *foot = (uint64_t *)((char *)b[1] + 128 - 16); /* b[1]'s footer once it is free */
   expect_broken(head, NULL, (uint64_t)1 << 40, 2);    /* the size runs past the region */
+  expect_broken(head, NULL, SBRK_TAG_BIT3, 6);        /* an in-use block with bit 3 */
+  expect_broken(head, NULL, TAG_MAPPED, 6);
+  expect_broken(head, NULL, TAG_PREV_FREE, 11);       /* P set, but b[0] is in use */
+  expect_broken(head, NULL, TAG_IN_USE, 3);           /* looks free, has no footer */
+  expect_broken_as_free(b[1], 10);                    /* a free block below first_free */
+  free_checked(b[1]);
+  expect_broken(head, NULL, 16, 3);                   /* header says 144, footer 128 */
   expect_broken(foot, NULL, SBRK_TAG_BIT3, 3);        /* header != footer */
   expect_broken(head, foot, SBRK_TAG_BIT3, 6);        /* both carry bit 3 */
   expect_broken(head, foot, TAG_MAPPED, 6);
-  expect_broken(head, foot, TAG_IN_USE, 10);          /* looks free, below first_free */
+  expect_broken(block_tag(b[2]), NULL, TAG_PREV_FREE, 11); /* b[2] does not say b[1] is free */
+  expect_broken_as_free(b[2], 4);                     /* two adjacent free blocks */
+  b[1] = alloc_filled(128, 1);                        /* back into its hole */
+  EXPECT(block_tag(b[1]) == head);
   void *c[5];
   alloc_adjacent(c, 5, 64);
   free_checked(c[0]);                                 /* c[0] is now the lowest free block */
-  expect_broken(block_tag(c[2]), (uint64_t *)((char *)c[2] + 64 - 16), TAG_IN_USE, 8);
-  /* ^ c[2] looks free, above first_free: only the counters disagree */
-  struct region *r = sbrk_heap.regions;                /* the search hints of c's region */
-  while (!(r->start != NULL && (char *)c[0] >= r->first && (char *)c[0] < r->end))
-    r++;
+  expect_broken_as_free(c[2], 8);  /* looks free, above first_free: only the counters differ */
+  struct region *r = region_of(c[0]);                 /* the search hints of c's region */
   char *saved_floors[FLOOR_COUNT], *saved_first_free = r->first_free;
   memcpy(saved_floors, r->floor, sizeof saved_floors);
   for (unsigned i = 0; i <= r->floor_top && r->floor[i] < (char *)c[1] - 8; i++)
@@ -541,20 +657,30 @@ static void test_corruption(void)
   EXPECT(backend_check_heap() == 10);
   r->first_free = saved_first_free;
   CHECK_HEAP();
+  size_t s = (size_t)((char *)c[0] - 8 - r->first) >> SEG_SHIFT; /* c[0]'s segment */
+  uint32_t saved_max = r->seg_max[s], saved_hint = r->seg_hint[s];
+  r->seg_max[s] = 16;                                 /* a bound below the free c[0] */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_max[s] = saved_max;
+  r->seg_hint[s] = 0;                                 /* "no free block" in c[0]'s segment */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_hint[s] = saved_hint + 1;                    /* a hint between two block starts */
+  printf("# expecting I12 below\n");
+  EXPECT(backend_check_heap() == 12);
+  r->seg_hint[s] = saved_hint;
+  CHECK_HEAP();
   for (int i = 1; i < 5; i++)
     free_checked(c[i]);
-  free_checked(b[0]);
-  expect_broken(head, foot, TAG_IN_USE, 4);           /* two adjacent free blocks */
-  uint64_t *prologue_footer = (uint64_t *)((char *)b[0] - 16);
-  while (*prologue_footer != (16 | TAG_IN_USE))     /* walk back to the prologue */
-    prologue_footer = (uint64_t *)((char *)prologue_footer - tag_size(*prologue_footer));
-  expect_broken(prologue_footer, NULL, 32, 1);
+  expect_broken((uint64_t *)(region_of(b[0])->first - 8), NULL, 32, 1); /* prologue footer */
   void *big[16], *fresh = NULL; /* a block that reaches into its region's zero area */
   int count = 0;
   while (count < 16 && fresh == NULL) {
     void *p = big[count++] = alloc_filled(200000, 5);
-    if ((char *)sbrk_clean_from(p) == (char *)p - 8 + tag_of(p))
-      fresh = p;
+    if ((char *)sbrk_clean_from(p) == (char *)p - 8 + tag_of(p) &&
+        !in_use(next_payload(p)) && tag_of(next_payload(p)) >= 512)
+      fresh = p; /* followed by a free block in the zero area, big enough for the stray */
   }
   EXPECT(fresh != NULL);
   if (fresh != NULL) {
@@ -565,7 +691,7 @@ static void test_corruption(void)
   while (count > 0)
     free_checked(big[--count]);
   void *m = backend_alloc(1 << 20, 0);
-  expect_broken((uint64_t *)((char *)m + tag_of(m) - 16), NULL, 16, 9);
+  expect_broken(block_tag(m), NULL, 16, 9);          /* its size overruns its mapping */
   free_checked(m);
   char *brk_now = sbrk(0), saved[16];
   memcpy(saved, brk_now - 16, 16);
@@ -574,8 +700,9 @@ static void test_corruption(void)
   sbrk(16);
   memcpy(brk_now - 16, saved, 16); /* valgrind clears memory given back to the break */
   CHECK_HEAP();
-  free_checked(b[1]);
+  free_checked(b[0]);
   free_checked(b[2]);
+  free_checked(b[3]);
 }
 
 /* ---- Misuse: death in a forked child ---------------------------------------------------- */
@@ -621,7 +748,7 @@ static void overflow_into_next(void)
   void *b = backend_alloc(48, 0);
   void *guard = backend_alloc(48, 0);
   (void)guard;
-  memset(a, 'x', block_usable_size(a) + 16); /* a's footer and b's header */
+  memset(a, 'x', block_usable_size(a) + 8); /* b's header */
   backend_free(b);
 }
 
@@ -820,7 +947,11 @@ static const struct test tests[] = {
   { "realloc grows in place at the end of the heap", test_resize_grow_at_heap_end },
   { "realloc shrinks in place, the tail freed and coalesced", test_resize_shrink },
   { "first, best and next fit place differently", test_fit_policies },
+  { "big blocks from a big free block's high end, small ones from its low end",
+    test_high_placement },
   { "a first-fit search gives up after its budget, the next goes on", test_search_budget },
+  { "a freed mapping is reused, cleared for a zeroed block, given back by trim",
+    test_mapping_cache },
   { "stress, first fit", test_stress_first },
   { "stress, next fit", test_stress_next },
   { "stress, best fit", test_stress_best },
@@ -847,6 +978,7 @@ int main(void)
   printf("1..%zu\n", count);
   if (backend_init() != 0)
     printf("# backend_init failed\n");
+  sbrk_set_high_place_min(SIZE_MAX); /* blocks in address order, but in test_high_placement */
   int failed = 0;
   for (size_t i = 0; i < count; i++) {
     failures_in_test = 0;

@@ -13,7 +13,7 @@
  * utilization = peak live payload bytes (the sizes asked for) / peak heap bytes (backend's
  * peak_mapped_bytes; in malloc mode palloc's own peak when palloc is preloaded, else "-").
  * bound = the best utilization any placement could reach with the sbrk backend's block
- * format: peak live payload / peak live block bytes (16 bytes of tags, 16-byte rounding).
+ * format: peak live payload / peak live block bytes (8 bytes of tag, 16-byte rounding).
  * Throughput counts every operation of every pass (the first pass measures utilization).
  * Backend mode writes a marker word at both ends of every block and checks it before a free;
  * malloc mode writes every byte asked for (programs use their memory: RSS must show it).
@@ -118,10 +118,17 @@ static double now(void)
 
 /* ---- The two allocators under test -------------------------------------------------------- */
 
+/* The bytes of tags an in-use block of the sbrk backend carries: its header (free blocks
+ * have a footer too, in bytes that are payload while the block is in use). */
+#define SBRK_TAG_BYTES 8
+#ifdef REPLAY_BACKEND
+_Static_assert(SBRK_TAG_BYTES == BACKEND_BLOCK_OVERHEAD, "the sbrk block format changed");
+#endif
+
 /* The sbrk backend's block for a request (the front end's block_size_for()). */
 static size_t block_size_for(size_t request)
 {
-  size_t size = (request + 16 + 15) & ~(size_t)15;
+  size_t size = (request + SBRK_TAG_BYTES + 15) & ~(size_t)15;
   return size < 32 ? 32 : size;
 }
 
