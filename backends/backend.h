@@ -12,10 +12,13 @@
  *
  *        63          48 47                         4   3   2   1   0
  *       +--------------+-----------------------------+---+---+---+---+
- *       | check (0)    | block size (a multiple of 16)| C | M | P | U |   at p - 8
+ *       | check        | block size (a multiple of 16)| C | M | P | U |   at p - 8
  *       +--------------+-----------------------------+---+---+---+---+
- *       check          bits 48-63, reserved for a check value against overwrites (0 for
- *                      now); tag_size() masks them off
+ *       check          bits 48-63 of an in-use block's tag: tag_check_bits(), a keyed hash of
+ *                      p and of the tag's size, U, M and C bits (not P, which a backend flips
+ *                      on a neighbour), so that an overwritten tag or a pointer into the middle
+ *                      of a block is noticed (1 chance in 65536 of a miss); 0 in a free block's
+ *                      tag. tag_size() masks them off.
  *       U  TAG_IN_USE     the block belongs to the program or to a thread cache
  *       P  TAG_PREV_FREE  backend-private (e.g. "the block before this one is free")
  *       M  TAG_MAPPED     the block lives in a mapping of its own; never thread-cached
@@ -25,7 +28,8 @@
  * Contract (each backend's heap checker verifies its side of it):
  *   B1  usable bytes of a block = tag size - BACKEND_BLOCK_OVERHEAD; all of them are writable.
  *   B2  tag size >= the block size asked for, and >= BACKEND_MIN_BLOCK.
- *   B3  a block returned by backend_alloc*() has U set and C clear. Blocks in thread caches
+ *   B3  a block returned by backend_alloc*(), backend_resize() or backend_remap() has U set,
+ *       C clear and a sealed tag (tag_sealed()); so does every in-use block in the heap. Blocks in thread caches
  *       stay U to the backend: the front end marks them in their payload, never in the tag.
  *   B4  backend_free*() accepts only blocks with U set and C clear; anything else is a misuse
  *       the backend reports with report_misuse() (lib/util/report.h), which does not return.
@@ -71,12 +75,45 @@ static inline bool backend_tag_readable(const void *payload) { return mmap_in_re
 #define TAG_RESERVED  ((uint64_t)8)
 #define TAG_FLAGS     ((uint64_t)15)
 #define TAG_SIZE_MASK ((uint64_t)0x0000fffffffffff0)
+#define TAG_CHECK_MASK ((uint64_t)0xffff000000000000)
+/* The bits the check covers: all but P and the check itself. */
+#define TAG_SEALED_BITS (TAG_SIZE_MASK | TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)
 
 /* Flags for backend_alloc(). */
 #define BACKEND_ZERO 1u  /* the usable bytes must read as zero (skip memset on fresh memory) */
 
 static inline uint64_t *block_tag(void *payload) { return (uint64_t *)payload - 1; }
 static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & TAG_SIZE_MASK); }
+/* The key of the tag check: random, set once by tag_secret_init() before any block exists
+ * (backends/os.c); never 0 or even, so that the multiplication below spreads every bit. */
+extern uint64_t tag_secret __attribute__((visibility("hidden"))); /* one load, no GOT */
+void tag_secret_init(void);
+
+/* The check bits of a tag at payload - 8 (bits 48-63, the rest 0): the size, U, M and C bits
+ * are shifted over the address bits so that neither can change alone, then multiplied by the
+ * secret, whose top 16 bits of product depend on every bit below. */
+static inline uint64_t tag_check_bits(const void *payload, uint64_t tag)
+{
+  uint64_t mixed = (uint64_t)(uintptr_t)payload ^ ((tag & TAG_SEALED_BITS) << 16);
+  return (mixed * tag_secret) & TAG_CHECK_MASK;
+}
+/* The tag with its check bits set for a block whose payload is at payload. */
+static inline uint64_t tag_sealed(const void *payload, uint64_t tag)
+{
+  return (tag & ~TAG_CHECK_MASK) | tag_check_bits(payload, tag);
+}
+/* Whether an in-use tag read at payload - 8 carries the right check bits. */
+static inline bool tag_seal_ok(const void *payload, uint64_t tag)
+{
+  return (tag & TAG_CHECK_MASK) == tag_check_bits(payload, tag);
+}
+/* Re-seal the tag just before payload (after a backend changed its size or flags). */
+static inline void block_seal(void *payload)
+{
+  uint64_t *tag = (uint64_t *)payload - 1;
+  *tag = tag_sealed(payload, *tag);
+}
+
 static inline size_t block_usable_size(void *payload)
 {
   return tag_size(*block_tag(payload)) - BACKEND_BLOCK_OVERHEAD;

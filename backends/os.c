@@ -1,12 +1,16 @@
-/* os.c: the kernel calls behind os.h, with errno preserved and mapped bytes accounted. */
+/* os.c: the kernel calls behind os.h, with errno preserved and mapped bytes accounted; and
+ * the random key of the block tags' check bits (backend.h), taken from the kernel once. */
 #include "config.h"
 #include "os.h"
+
+#include "backend.h"
 #include "trace.h"
 #include "util/bits.h"
 #include "util/page.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -14,6 +18,17 @@ static _Atomic uint64_t mapped_bytes;
 static _Atomic uint64_t peak_mapped_bytes;
 
 size_t os_page_size(void) { return page_size(); }
+
+/* A fixed odd value until tag_secret_init() runs (the backend's unit test never calls it). */
+uint64_t tag_secret = 0x9e3779b97f4a7c15ull;
+
+/* Called once by the front end's initialisation, before the first block is sealed. */
+void tag_secret_init(void)
+{
+  const uint64_t *random_bytes = (const uint64_t *)getauxval(AT_RANDOM);
+  uint64_t key = random_bytes ? random_bytes[0] : (uint64_t)(uintptr_t)&mapped_bytes;
+  tag_secret = (key * 0xbf58476d1ce4e5b9ull) | 1;
+}
 
 static void account_mapped(uint64_t len)
 {

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "export.h"
+#include "harden.h"
 #include "init.h"
 #include "palloc.h"
 #include "size_class.h"
@@ -68,17 +69,44 @@ static bool is_cached_here(void *payload, uint64_t tag)
   return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload);
 }
 
-/* The tag of a pointer handed to free, realloc or malloc_usable_size, after checking that it
- * is ours and in use; a freed one is reported as problem_if_freed. Does not return on misuse. */
+/* Whether a tag without U reads as a free block's (no check bits, no M or C, a real size):
+ * then the pointer was a block's and was freed; else it never was one, or the tag is damaged. */
+static bool looks_free(uint64_t tag)
+{
+  return (tag & (TAG_CHECK_MASK | TAG_MAPPED | TAG_RESERVED)) == 0 &&
+         tag_size(tag) >= BACKEND_MIN_BLOCK;
+}
+
+/* Report misuse of payload in fn; returns 0 (the call must leave the block alone) only with
+ * PALLOC_ON_MISUSE=continue, else aborts. */
+static uint64_t refuse(const char *problem, void *payload, const char *fn)
+{
+  report_misuse_or_continue(problem, payload, fn);
+  return 0;
+}
+
+/* The tag of a pointer handed to free or realloc, after checking that it is ours, sealed and
+ * in use; a freed one is reported as problem_if_freed. 0 when the call is to be dropped. */
 static uint64_t owned_tag(void *payload, const char *fn, const char *problem_if_freed)
 {
-  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
-    report_misuse("invalid pointer", payload, fn);
+  if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0)
+    return refuse("invalid pointer (misaligned)", payload, fn);
+  if (!backend_owns(payload))
+    return refuse(harden_was_freed_mapped(payload) ? problem_if_freed
+                                                   : "invalid pointer (not from palloc)",
+                  payload, fn);
   uint64_t tag = *block_tag(payload);
-  if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag))
-    report_misuse(problem_if_freed, payload, fn);
-  if ((tag & TAG_RESERVED) || tag_size(tag) < BACKEND_MIN_BLOCK)
-    report_misuse("heap corruption: damaged block tag", payload, fn);
+  if (!(tag & TAG_IN_USE))
+    return refuse(looks_free(tag) ? problem_if_freed
+                                  : "invalid pointer or damaged block tag (interior pointer "
+                                    "or overflow)",
+                  payload, fn);
+  if (!tag_seal_ok(payload, tag) || (tag & TAG_RESERVED) || tag_size(tag) < BACKEND_MIN_BLOCK)
+    return refuse("invalid pointer or damaged block tag (interior pointer or overflow)",
+                  payload, fn);
+  if (is_cached_here(payload, tag) ||
+      (unlikely(init_options.quarantine_blocks != 0) && harden_in_quarantine(payload)))
+    return refuse(problem_if_freed, payload, fn);
   return tag;
 }
 
@@ -103,6 +131,14 @@ static void *alloc_block(struct tcache *tc, size_t n, unsigned flags)
 /* Give a validated in-use block back: to the thread cache when it fits, else the backend. */
 static void release_block(struct tcache *tc, void *payload, uint64_t tag, const char *fn)
 {
+  if (unlikely(!init_options.thread_caches)) {
+    payload = harden_on_free(payload);
+    if (payload == NULL)
+      return;
+    tag = *block_tag(payload);
+  }
+  if (tag & TAG_MAPPED)
+    harden_note_freed_mapped(payload);
   if (tc != NULL && is_cacheable(tag)) {
     unsigned cls = class_floor(tag_size(tag));
     if (tcache_push(tc, cls, payload, fn))
@@ -164,6 +200,8 @@ static NOINLINE void free_slow(void *payload, enum palloc_function fn, const cha
     return;
   }
   uint64_t tag = owned_tag(payload, fn_name, "double free");
+  if (tag == 0)
+    return;
   int64_t usable = (int64_t)block_usable_size(payload);
   release_block(tc, payload, tag, fn_name);
   note_call(tc, fn, -usable);
@@ -178,7 +216,8 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
   if (likely(tc != NULL && ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 &&
              backend_tag_readable(payload))) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload)) &&
+    if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
+        likely(!tcache_maybe_cached(payload)) &&
         likely(tcache_push_unchecked(tc, class_floor(tag_size(tag)), payload))) {
       note_call(tc, fn, -(int64_t)(tag_size(tag) - BACKEND_BLOCK_OVERHEAD));
       return;
@@ -202,11 +241,26 @@ PALLOC_EXPORT void free(void *payload)
   free_fast(payload, PALLOC_FN_FREE, "free");
 }
 
+/* PALLOC_CHECK_FREE_SIZED=1: the size must be one the block could have been asked with. */
+static NOINLINE void free_sized_checked(void *payload, size_t size)
+{
+  init_ensure();
+  uint64_t tag = payload ? owned_tag(payload, "free_sized", "double free") : 0;
+  if (tag != 0 && !harden_free_sized_ok(tag, size)) {
+    report_misuse_or_continue("size does not match the block", payload, "free_sized");
+    return;
+  }
+  if (tag != 0 || payload == NULL)
+    free_slow(payload, PALLOC_FN_FREE_SIZED, "free_sized");
+}
+
 PALLOC_EXPORT void free_sized(void *payload, size_t size)
 {
   TRACE_ENTRY_VOID(free_sized, payload, size);
-  (void)size;
-  free_fast(payload, PALLOC_FN_FREE_SIZED, "free_sized");
+  if (unlikely(init_options.check_free_sized))
+    free_sized_checked(payload, size);
+  else
+    free_fast(payload, PALLOC_FN_FREE_SIZED, "free_sized");
 }
 
 PALLOC_EXPORT void free_aligned_sized(void *payload, size_t alignment, size_t size)
@@ -294,6 +348,10 @@ static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   uint64_t tag = owned_tag(payload, fn_name, "use after free (pointer already freed)");
+  if (tag == 0) {
+    errno = EINVAL;
+    return NULL;
+  }
   int64_t old_usable = (int64_t)block_usable_size(payload);
   if (n == 0) {
     release_block(tc, payload, tag, fn_name);
@@ -339,7 +397,8 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
              ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 && payload != NULL &&
              backend_tag_readable(payload))) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(!tcache_maybe_cached(payload))) {
+    if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
+        likely(!tcache_maybe_cached(payload))) {
       size_t new_size = block_size_for(n);
       if (new_size <= tag_size(tag) && new_size > tag_size(tag) / 2) {
         note_call(tc, fn, 0);
@@ -480,8 +539,11 @@ PALLOC_EXPORT size_t malloc_usable_size(void *payload)
   if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
     report_misuse("invalid pointer", payload, "malloc_usable_size");
   uint64_t tag = *block_tag(payload);
-  if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag))
+  if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag) ||
+      (init_options.quarantine_blocks != 0 && harden_in_quarantine(payload)))
     return 0;
+  if (!tag_seal_ok(payload, tag))
+    report_misuse("invalid pointer or damaged block tag", payload, "malloc_usable_size");
   return block_usable_size(payload);
 }
 

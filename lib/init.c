@@ -3,6 +3,7 @@
 #include "init.h"
 
 #include "backend.h"
+#include "harden.h"
 #include "palloc.h"
 #include "stats.h"
 #include "tcache.h"
@@ -11,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct init_options init_options;
 atomic_int init_state = INIT_NONE;
@@ -41,7 +43,15 @@ static void read_options(void)
 {
   init_options.print_stats_at_exit = env_number("PALLOC_STATS") != 0;
   init_options.check_interval = env_number("PALLOC_CHECK");
-  init_options.thread_caches = init_options.check_interval == 0;
+  init_options.check_free_sized = env_number("PALLOC_CHECK_FREE_SIZED") != 0;
+  init_options.junk_on_free = env_number("PALLOC_JUNK") != 0;
+  init_options.quarantine_blocks = env_number("PALLOC_QUARANTINE");
+  if (init_options.quarantine_blocks > HARDEN_QUARANTINE_MAX)
+    init_options.quarantine_blocks = HARDEN_QUARANTINE_MAX;
+  const char *on_misuse = secure_getenv("PALLOC_ON_MISUSE");
+  report_misuse_continues = on_misuse != NULL && strcmp(on_misuse, "continue") == 0;
+  init_options.thread_caches = init_options.check_interval == 0 && !init_options.junk_on_free &&
+                               init_options.quarantine_blocks == 0;
 #ifdef PALLOC_DEBUG
   if (init_options.check_interval == 0)
     init_options.check_interval = DEBUG_CHECK_INTERVAL;
@@ -70,12 +80,14 @@ static void fork_prepare(void)
   if (stdio_list_lock_usable())
     _IO_list_lock();
   tcache_fork_prepare();
+  harden_fork_prepare();
   backend_fork_prepare();
 }
 
 static void fork_parent(void)
 {
   backend_fork_parent();
+  harden_fork_parent();
   tcache_fork_parent();
   if (stdio_list_lock_usable())
     _IO_list_unlock();
@@ -84,6 +96,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
   backend_fork_child();
+  harden_fork_child();
   tcache_fork_child();
   if (stdio_list_lock_usable())
     _IO_list_resetlock();
@@ -91,6 +104,7 @@ static void fork_child(void)
 
 static void initialise(void)
 {
+  tag_secret_init();
   if (backend_init() != 0)
     report_warning("backend initialisation failed; allocations will fail");
   read_options();

@@ -16,7 +16,11 @@
 struct init_options {
   bool print_stats_at_exit;     /* PALLOC_STATS=1 */
   unsigned long check_interval; /* PALLOC_CHECK=N: palloc_check_heap() every N calls, or 0 */
-  bool thread_caches;           /* off with PALLOC_CHECK, so that every call is checked */
+  bool thread_caches;           /* off with PALLOC_CHECK, PALLOC_JUNK or PALLOC_QUARANTINE,
+                                   so that every call takes the slow path */
+  bool check_free_sized;        /* PALLOC_CHECK_FREE_SIZED=1: free_sized's size must fit */
+  bool junk_on_free;            /* PALLOC_JUNK=1: fill freed blocks with 0xdf */
+  unsigned long quarantine_blocks; /* PALLOC_QUARANTINE=N: delay the reuse of N freed blocks */
 };
 
 extern struct init_options init_options;

@@ -147,7 +147,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
     return NULL;
   for (size_t i = 1; i < got; i++) {
     void **block = blocks[i];
-    block[0] = bin->head;
+    block[0] = tcache_link_hide(block, bin->head);
     block[1] = (void *)(uintptr_t)tcache_key;
     bin->head = block;
     bin->count++;
@@ -161,20 +161,22 @@ static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out
 {
   void **cut = bin->head;
   for (uint32_t i = 1; i < keep && cut != NULL; i++)
-    cut = cut[0];
+    cut = tcache_link_reveal(cut);
   void **block;
   if (keep == 0) {
     block = bin->head;
     bin->head = NULL;
   } else {
-    block = cut ? cut[0] : NULL;
+    block = cut ? tcache_link_reveal(cut) : NULL;
     if (cut != NULL)
-      cut[0] = NULL;
+      cut[0] = tcache_link_hide(cut, NULL);
   }
   size_t n = 0;
   while (block != NULL) {
+    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX)
+      tcache_link_damaged(block);
     out[n++] = block;
-    block = block[0];
+    block = tcache_link_reveal(block);
   }
   bin->count -= (uint32_t)n;
   return n;
@@ -209,18 +211,32 @@ void tcache_flush_all(struct tcache *tc)
 
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
-  for (void **block = tc->bins[cls].head; block != NULL; block = block[0])
+  uint32_t left = tc->bins[cls].count;
+  for (void **block = tc->bins[cls].head; block != NULL && left > 0; left--) {
     if (block == payload)
       return true;
+    block = tcache_link_reveal(block);
+    if (((uintptr_t)block & 15) != 0)
+      tcache_link_damaged(payload);
+  }
   return false;
+}
+
+_Noreturn void tcache_link_damaged(void *block)
+{
+  report_misuse("heap corruption: a thread cache link is damaged (write after free?)", block,
+                "malloc");
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)
 {
   uint32_t length = 0;
-  for (void **block = bin->head; block != NULL; block = block[0]) {
+  for (void **block = bin->head; block != NULL; block = tcache_link_reveal(block)) {
+    if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
+      return CHECK_FAIL(106, "a cached block's link does not lead to a block", block);
     uint64_t tag = *block_tag(block);
-    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls))
+    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
+        !tag_seal_ok(block, tag))
       return CHECK_FAIL(102, "cached block with a wrong tag", block);
     if ((uint64_t)(uintptr_t)block[1] != tcache_key)
       return CHECK_FAIL(102, "cached block without the cache key", block);

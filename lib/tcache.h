@@ -5,17 +5,22 @@
  * threaded through their payloads:
  *
  *      bins[c].head --> +-----------------+      +-----------------+
- *                       | next  ----------+----> | next = NULL     |
+ *                       | next (hidden) --+----> | NULL (hidden)   |
  *                       | tcache_key      |      | tcache_key      |
  *                       | (old contents)  |      | (old contents)  |
  *                       +-----------------+      +-----------------+
  *
+ * The next links are stored hidden, safe-linking style: link ^ (address of the word >> 12), so
+ * that a program writing into a freed block cannot point the cache at an address it chose
+ * without knowing where the block is; a revealed link that is not 16-aligned stops the process.
  * The backend still sees a cached block as in use; the front end never writes its tag.
  * Invariants (checked by tcache_check):
  *   T1  bins[c].count equals the length of bins[c]'s list and is at most bins[c].limit.
- *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), and
- *       word 1 equal to tcache_key.
+ *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
+ *       sealed tag (backend.h), and word 1 equal to tcache_key.
  *   T3  no block is on two lists, or twice on one.
+ *   T6  every hidden link reveals NULL or a 16-aligned block the backend owns (T4 and T5 are
+ *       the transfer cache's, transfer.h).
  * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
  * A miss refills the bin in one batch, from the transfer cache (transfer.h) and then the
  * backend, whose size starts at one block and doubles with each refill up to half the bin (a
@@ -52,12 +57,27 @@ extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exe
  * block is noticed without a search in the common case. */
 extern uint64_t tcache_key;
 
+/* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
+static inline void *tcache_link_hide(void **block, void *next)
+{
+  return (void *)((uintptr_t)next ^ ((uintptr_t)block >> 12));
+}
+static inline void *tcache_link_reveal(void **block)
+{
+  return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
+}
+/* Reports a revealed link that cannot be a block; does not return. */
+_Noreturn void tcache_link_damaged(void *block);
+
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
   void **block = bin->head;
   if (likely(block != NULL)) {
-    bin->head = block[0];
+    void *next = tcache_link_reveal(block);
+    if (unlikely(((uintptr_t)next & 15) != 0))
+      tcache_link_damaged(block);
+    bin->head = next;
     block[1] = NULL;
     bin->count--;
   }
@@ -80,18 +100,21 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   void **block = payload;
   if (unlikely(bin->count >= bin->limit))
     return false;
-  block[0] = bin->head;
+  block[0] = tcache_link_hide(block, bin->head);
   block[1] = (void *)(uintptr_t)tcache_key;
   bin->head = block;
   bin->count++;
   return true;
 }
 
-/* Push a freed block, aborting on a double free; false when the bin is full. */
+/* Push a freed block, reporting a double free (and dropping the call, with
+ * PALLOC_ON_MISUSE=continue); false when the bin is full. */
 static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, const char *fn)
 {
-  if (unlikely(tcache_maybe_cached(payload)) && tcache_holds(tc, cls, payload))
-    report_misuse("double free", payload, fn);
+  if (unlikely(tcache_maybe_cached(payload)) && tcache_holds(tc, cls, payload)) {
+    report_misuse_or_continue("double free", payload, fn);
+    return true;
+  }
   return tcache_push_unchecked(tc, cls, payload);
 }
 
@@ -104,7 +127,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 void tcache_flush_half(struct tcache *tc, unsigned cls);
 /* Send every cached block back to the backend. */
 void tcache_flush_all(struct tcache *tc);
-/* Walk the calling thread's cache and verify T1-T3; 0 or the number of the broken invariant
+/* Walk the calling thread's cache and verify T1-T3 and T6; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);
 /* Set up the registry, the key and the thread-exit hook; called once from init. */

@@ -12,7 +12,7 @@ static const struct {
   {"realloc", test_realloc}, {"calloc", test_calloc},         {"errno", test_errno},
   {"stats", test_stats},     {"randomops", test_randomops},   {"threads", test_threads},
   {"fork", test_fork},       {"threadstorm", test_threadstorm}, {"exhaust", test_exhaust},
-  {"death", test_death},     {"transfer", test_transfer},
+  {"death", test_death},     {"transfer", test_transfer}, {"corrupt", test_corrupt},
 };
 
 int main(int argc, char **argv)

@@ -101,6 +101,7 @@ int test_threadstorm(void);
 int test_exhaust(void);
 int test_death(void);
 int test_transfer(void);
+int test_corrupt(void);
 
 
 /* The allocation functions called through volatile pointers (defined in ptest.c), so that the

@@ -1,130 +1,39 @@
-/* t-death.c: misuse stops the process: SIGABRT with a one-line message starting "palloc: ".
- * Each case runs in a forked child that allocates for itself; a clean exit or any other signal
- * (SIGSEGV included) fails the case. */
+/* t-death.c: misuse stops the process: SIGABRT with one line "palloc: <problem> (pointer 0x...,
+ * in <function>())" that names the problem and the function.
+ *
+ * Every case of misuse_cases.h (the programs behind the README's misuse table) runs here for
+ * the library under test, plus palloc's own cases: the options PALLOC_ON_MISUSE=continue,
+ * PALLOC_QUARANTINE, PALLOC_JUNK and PALLOC_CHECK_FREE_SIZED. Each case runs in a forked child
+ * that allocates for itself; a case that needs an option re-executes this program with the
+ * option in its environment and PALLOC_TEST_DEATH_CASE naming the case. A clean exit or any
+ * other signal (SIGSEGV included) fails a case that must die. */
+#include "misuse_cases.h"
 #include "ptest.h"
 
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-/* Through volatile pointers, so the compiler cannot see (and warn about or drop) the misuse. */
-
-static void double_free_small(void *arg)
+static void foreign_mapping_free(int prot)
 {
-  (void)arg;
-  void *p = v_malloc(32);
-  v_free(p);
-  v_free(p);
-}
-
-static void double_free_delayed(void *arg)
-{
-  (void)arg;
-  void *p = v_malloc(32), *q = v_malloc(32);
-  v_free(p);
-  v_free(q);
-  v_free(p);
-}
-
-static void double_free_deep(void *arg)
-{
-  (void)arg;
-  void *p[20];
-  for (int i = 0; i < 20; i++)
-    p[i] = v_malloc(20);
-  for (int i = 0; i < 20; i++)
-    v_free(p[i]);
-  v_free(p[0]);
-}
-
-static void double_free_size(void *arg)
-{
-  void *p = v_malloc((size_t)(uintptr_t)arg);
-  memset(p, 1, 64);
-  v_free(p);
-  v_free(p);
-}
-
-static void unaligned_free(void *arg)
-{
-  (void)arg;
-  char *p = v_malloc(64);
-  v_free(p + 1);
-}
-
-static void interior_free_small(void *arg)
-{
-  (void)arg;
-  char *p = v_malloc(256);
-  v_free(p + 16);
-}
-
-static void interior_free_large(void *arg)
-{
-  (void)arg;
-  char *p = v_malloc(1u << 20);
-  v_free(p + 4096);
-}
-
-static void stack_free(void *arg)
-{
-  (void)arg;
-  char local[64] __attribute__((aligned(16)));
-  memset(local, 0, sizeof local);
-  v_malloc(10);
-  v_free(&local[16]);
-}
-
-static char global_buffer[256] __attribute__((aligned(64)));
-static void global_free(void *arg)
-{
-  (void)arg;
-  v_malloc(10);
-  v_free(&global_buffer[64]);
-}
-
-static void foreign_mapping_free(void *arg)
-{
-  int prot = (int)(uintptr_t)arg;
   char *m = mmap(NULL, 16 * 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   v_malloc(10);
   v_free(m + 8 * 4096);
 }
+static void foreign_rw_free(void) { foreign_mapping_free(PROT_READ | PROT_WRITE); }
+static void foreign_none_free(void) { foreign_mapping_free(PROT_NONE); }
+static void free_one(void) { v_malloc(10); v_free((void *)1); }
+static void free_page_one(void) { v_malloc(10); v_free((void *)0x1000); }
+static void realloc_sixteen(void) { v_malloc(10); v_realloc((void *)16, 10); }
+static void usable_wild(void) { v_malloc(10); v_usable((void *)0x1000); }
 
-static void wild_free(void *arg)
+static void header_clobber(void)
 {
-  v_malloc(10);
-  v_free(arg);
-}
-
-static void wild_realloc(void *arg)
-{
-  (void)arg;
-  v_malloc(10);
-  v_realloc((void *)16, 10);
-}
-
-static void wild_usable(void *arg)
-{
-  (void)arg;
-  v_malloc(10);
-  v_usable((void *)0x1000);
-}
-
-static void realloc_after_free(void *arg)
-{
-  (void)arg;
-  void *p = v_malloc(100);
-  v_free(p);
-  v_realloc(p, 200);
-}
-
-static void header_clobber(void *arg)
-{
-  (void)arg;
   uint64_t *p = v_malloc(64);
   p[-1] = 1; /* a tag with a size of 0 */
   v_free(p);
@@ -132,9 +41,8 @@ static void header_clobber(void *arg)
 
 /* Not misuse: a freed block's first 16 bytes (whatever links or keys the allocator keeps
  * there) and tag-like words copied into live blocks (glibc's tst-tcfree3). */
-static void lookalike_data(void *arg)
+static void lookalike_data(void)
 {
-  (void)arg;
   unsigned char *a = v_malloc(32), *keep = v_malloc(32);
   v_free(a);
   unsigned char copy[32];
@@ -152,59 +60,194 @@ static void lookalike_data(void *arg)
     abort();
 }
 
+/* PALLOC_ON_MISUSE=continue: five misuses reported, each call dropped, the process goes on
+ * and the heap stays sound; a block freed twice is not handed out twice. */
+static void continue_after_misuse(void)
+{
+  char local[32] __attribute__((aligned(16)));
+  void *p = v_malloc(32), *big = v_malloc(1u << 20);
+  v_free(p);
+  v_free(p);
+  v_free(&local[0]);
+  if (v_realloc((void *)0x1000, 10) != NULL)
+    _exit(3);
+  v_free(big);
+  v_free(big);
+  char *q = v_malloc(256);
+  v_free(q + 16);
+  void *a = v_malloc(32), *b = v_malloc(32);
+  if (a == b || P.check_heap() != 0)
+    _exit(4);
+  v_free(a);
+  v_free(b);
+  v_free(q);
+}
+
+/* PALLOC_QUARANTINE=8 PALLOC_JUNK=1: a freed block reads as junk and is not reused at once;
+ * a second free of it is still named a double free. */
+static void quarantine_and_junk(void)
+{
+  unsigned char *p = v_malloc(100);
+  memset(p, 0x11, 100);
+  v_free(p);
+  for (int i = 16; i < 100; i++)
+    if (p[i] != 0xdf)
+      _exit(3);
+  for (int i = 0; i < 4; i++)
+    if (v_malloc(100) == p)
+      _exit(4);
+  v_free(p);
+}
+
+static void free_sized_right_size(void)
+{
+  for (size_t size = 1; size < 70000; size = size * 3 + 1) {
+    void *p = v_malloc(size);
+    P.free_sized(p, size);
+  }
+  void *q = v_malloc(1000);
+  q = v_realloc(q, 600);
+  P.free_sized(q, 600);
+}
+
+static void free_sized_too_big(void) { P.free_sized(v_malloc(100), 200); }
+
+enum outcome { DIES, EXITS_SILENTLY, EXITS_REPORTING };
+
 struct death_case {
-  const char *name;
-  void (*fn)(void *);
-  void *arg;
-  bool dies; /* false: must exit 0 */
+  const char *label;
+  void (*run)(void);
+  const char *expect;   /* '|'-separated alternatives the first line must contain */
+  const char *function; /* the function the line must name */
+  const char *env;      /* NAME=value (or two, space-separated) to run with, or NULL */
+  enum outcome outcome;
 };
+
+static const struct death_case own_cases[] = {
+  {"free inside a foreign read-write mapping", foreign_rw_free, "invalid pointer", "free", NULL,
+   DIES},
+  {"free inside a foreign PROT_NONE mapping", foreign_none_free, "invalid pointer", "free",
+   NULL, DIES},
+  {"free((void *)1)", free_one, "invalid pointer", "free", NULL, DIES},
+  {"free((void *)0x1000)", free_page_one, "invalid pointer", "free", NULL, DIES},
+  {"realloc((void *)16, 10)", realloc_sixteen, "invalid pointer", "realloc", NULL, DIES},
+  {"malloc_usable_size((void *)0x1000)", usable_wild, "invalid pointer", "malloc_usable_size",
+   NULL, DIES},
+  {"free with a tag of size 0", header_clobber, "damaged", "free", NULL, DIES},
+  {"metadata look-alike data in live blocks is not misuse", lookalike_data, NULL, NULL, NULL,
+   EXITS_SILENTLY},
+  {"PALLOC_ON_MISUSE=continue: 5 misuses reported, calls dropped, heap sound",
+   continue_after_misuse, "double free", "free", "PALLOC_ON_MISUSE=continue", EXITS_REPORTING},
+  {"PALLOC_QUARANTINE=8 PALLOC_JUNK=1: junk-filled, not reused, double free caught",
+   quarantine_and_junk, "double free", "free", "PALLOC_QUARANTINE=8 PALLOC_JUNK=1", DIES},
+  {"PALLOC_CHECK_FREE_SIZED=1: the right sizes pass", free_sized_right_size, NULL, NULL,
+   "PALLOC_CHECK_FREE_SIZED=1", EXITS_SILENTLY},
+  {"PALLOC_CHECK_FREE_SIZED=1: free_sized(malloc(100), 200)", free_sized_too_big,
+   "size does not match", "free_sized", "PALLOC_CHECK_FREE_SIZED=1", DIES},
+};
+#define OWN_COUNT (sizeof own_cases / sizeof own_cases[0])
+
+/* Case i: misuse_cases[] first, then own_cases[]. */
+static struct death_case case_at(size_t i)
+{
+  if (i >= misuse_case_count)
+    return own_cases[i - misuse_case_count];
+  const struct misuse_case *m = &misuse_cases[i];
+  return (struct death_case){m->label, m->run, m->expect, m->function, m->env, DIES};
+}
+
+/* The child of a case with options: this program again, with them in its environment. */
+static void reexec_with_options(void *arg)
+{
+  size_t i = (size_t)(uintptr_t)arg;
+  struct death_case c = case_at(i);
+  char options[128], index[24];
+  snprintf(options, sizeof options, "%s", c.env);
+  for (char *tok = strtok(options, " "); tok != NULL; tok = strtok(NULL, " ")) {
+    char *eq = strchr(tok, '=');
+    *eq = 0;
+    setenv(tok, eq + 1, 1);
+  }
+  snprintf(index, sizeof index, "%zu", i);
+  setenv("PALLOC_TEST_DEATH_CASE", index, 1);
+  execl("/proc/self/exe", "palloc-tests", "death", (char *)NULL);
+  _exit(5);
+}
+
+static void run_case(void *arg)
+{
+  case_at((size_t)(uintptr_t)arg).run();
+}
+
+/* Whether line contains one of the '|'-separated alternatives. */
+static bool contains_one_of(const char *line, const char *alternatives)
+{
+  char copy[128];
+  snprintf(copy, sizeof copy, "%s", alternatives);
+  for (char *tok = strtok(copy, "|"); tok != NULL; tok = strtok(NULL, "|"))
+    if (strstr(line, tok) != NULL)
+      return true;
+  return false;
+}
+
+/* "palloc: " + the problem + ", in <function>())". */
+static bool message_right(const char *line, const struct death_case *c)
+{
+  char in_function[64];
+  snprintf(in_function, sizeof in_function, ", in %s())", c->function);
+  return strncmp(line, "palloc: ", 8) == 0 && contains_one_of(line, c->expect) &&
+         strstr(line, in_function) != NULL;
+}
+
+static unsigned count_lines(const char *text)
+{
+  unsigned n = 0;
+  for (; *text; text++)
+    n += *text == '\n';
+  return n;
+}
+
+static void check_case(size_t i)
+{
+  static char err[4096];
+  struct death_case c = case_at(i);
+  int status = 0;
+  run_in_child(c.env ? reexec_with_options : run_case, (void *)(uintptr_t)i, 30, &status, err,
+               sizeof err);
+  unsigned lines = count_lines(err);
+  char *nl = strchr(err, '\n');
+  if (nl)
+    *nl = 0;
+  const char *how = WIFSIGNALED(status) ? "signal" : "exit";
+  int code = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
+  switch (c.outcome) {
+  case DIES:
+    ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && message_right(err, &c) &&
+           lines == 1,
+       "%s: SIGABRT, one line naming \"%s\" in %s() (%s %d; %u lines, \"%.150s\")", c.label,
+       c.expect, c.function, how, code, lines, err);
+    break;
+  case EXITS_SILENTLY:
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && err[0] == 0,
+       "%s: exits 0 silently (%s %d, stderr \"%.120s\")", c.label, how, code, err);
+    break;
+  case EXITS_REPORTING:
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && message_right(err, &c) && lines == 5,
+       "%s: exits 0 after 5 lines, the first naming \"%s\" (%s %d; %u lines, \"%.120s\")",
+       c.label, c.expect, how, code, lines, err);
+    break;
+  }
+}
 
 int test_death(void)
 {
+  const char *only = getenv("PALLOC_TEST_DEATH_CASE");
   ptest_init();
-  struct death_case cases[] = {
-    {"double free, 32 B", double_free_small, NULL, true},
-    {"double free, delayed (free p, free q, free p)", double_free_delayed, NULL, true},
-    {"double free deep in a cache (20 x 20 B)", double_free_deep, NULL, true},
-    {"double free, 5000 B", double_free_size, (void *)5000, true},
-    {"double free, 300 KiB", double_free_size, (void *)(300 * 1024), true},
-    {"double free, 1 MiB (mapped)", double_free_size, (void *)(1u << 20), true},
-    {"double free, 16 MiB", double_free_size, (void *)(16u << 20), true},
-    {"unaligned free (p + 1)", unaligned_free, NULL, true},
-    {"interior free, 256 B block + 16", interior_free_small, NULL, true},
-    {"interior free, 1 MiB block + 4096", interior_free_large, NULL, true},
-    {"free of a stack address", stack_free, NULL, true},
-    {"free of a global", global_free, NULL, true},
-    {"free inside a foreign read-write mapping", foreign_mapping_free,
-     (void *)(uintptr_t)(PROT_READ | PROT_WRITE), true},
-    {"free inside a foreign PROT_NONE mapping", foreign_mapping_free,
-     (void *)(uintptr_t)PROT_NONE, true},
-    {"free((void *)1)", wild_free, (void *)1, true},
-    {"free((void *)0x1000)", wild_free, (void *)0x1000, true},
-    {"free((void *)0x7ff000000000)", wild_free, (void *)0x7ff000000000, true},
-    {"realloc((void *)16, 10)", wild_realloc, NULL, true},
-    {"malloc_usable_size((void *)0x1000)", wild_usable, NULL, true},
-    {"realloc after free", realloc_after_free, NULL, true},
-    {"free with a clobbered tag", header_clobber, NULL, true},
-    {"metadata look-alike data in live blocks is not misuse", lookalike_data, NULL, false},
-  };
-  static char err[4096];
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int status = 0;
-    run_in_child(cases[i].fn, cases[i].arg, 20, &status, err, sizeof err);
-    char *nl = strchr(err, '\n');
-    if (nl)
-      *nl = 0;
-    if (cases[i].dies) {
-      ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
-             strncmp(err, "palloc: ", 8) == 0,
-         "%s: SIGABRT with \"palloc: ...\" (%s %d; stderr \"%.120s\")", cases[i].name,
-         WIFSIGNALED(status) ? "signal" : "exit",
-         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), err);
-    } else {
-      ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && err[0] == 0,
-         "%s: exits 0 silently (status %#x, stderr \"%.120s\")", cases[i].name, status, err);
-    }
+  if (only != NULL) {
+    case_at((size_t)strtoul(only, NULL, 10)).run();
+    return 0;
   }
+  for (size_t i = 0; i < misuse_case_count + OWN_COUNT; i++)
+    check_case(i);
   return tap_done();
 }

@@ -68,6 +68,13 @@
  *   I8  the top's clean_from lies inside the top, past its tag, and the words there are zero.
  *   I9  every mapped block is on the mapped list and registered, has M and U set, a
  *       page-aligned map_start below it and a tag size that runs to the end of its mapping.
+ *   I10 every in-use block's tag (mapped ones too) carries its check bits (backend.h); a
+ *       free block's tag has none.
+ *
+ * Hardening: tags are sealed (backend.h) wherever a block leaves this file in use; freeing a
+ * block verifies its tag, its free neighbours' footers and sizes and its in-use next
+ * neighbour's seal, and unlinking a free block verifies its neighbours on the bin list point
+ * back at it, so that an overflow into metadata stops the process before it can steer a write.
  */
 #include "config.h"
 #include "mmap_backend.h"
@@ -255,6 +262,9 @@ static void bin_remove(char *block)
 {
   unsigned bin = bin_index(size_of(block));
   struct free_block *node = (struct free_block *)block;
+  if ((node->prev != NULL ? node->prev->next : bins[bin]) != node ||
+      (node->next != NULL && node->next->prev != node))
+    report_misuse("heap corruption: free list links damaged", payload_of(block), "malloc/free");
   if (node->prev != NULL)
     node->prev->next = node->next;
   else
@@ -380,6 +390,8 @@ static void free_region_block(char *block)
   counters.free_bytes += size;
   char *start = block;
   if (*tag_of(block) & TAG_PREV_FREE) {
+    *tag_of(block) &= ~(TAG_IN_USE | TAG_CHECK_MASK); /* stale inside the merged block: must
+                                                         not pass for an in-use tag */
     start = prev_block(block);
     bin_remove(start);
     size += size_of(start);
@@ -507,13 +519,14 @@ static void place(char *block, size_t size, unsigned flags)
 static char *alloc_region_block(size_t size, unsigned flags)
 {
   char *block = bins_take(size);
-  if (block != NULL) {
+  if (block != NULL)
     place(block, size, flags);
-    return block;
-  }
-  block = top_carve(size, flags);
+  else
+    block = top_carve(size, flags);
   if (block == NULL && region_create() != NULL)
     block = top_carve(size, flags);
+  if (block != NULL)
+    block_seal(payload_of(block));
   return block;
 }
 
@@ -787,7 +800,7 @@ static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
   header->map_len = (size_t)(map_end - map_start);
   header->magic = MAPPED_MAGIC;
   header->map_start = map_start;
-  header->tag = (size_t)(map_end - payload) | TAG_MAPPED | TAG_IN_USE;
+  header->tag = tag_sealed(payload, (size_t)(map_end - payload) | TAG_MAPPED | TAG_IN_USE);
   if (reused && (flags & BACKEND_ZERO))
     memset(payload, 0, tag_size(header->tag) - 8);
   lock_acquire(&heap_lock);
@@ -806,7 +819,7 @@ static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
 static void mapped_free_and_unlock(void *payload)
 {
   struct mapped_header *header = mapped_header_of(payload);
-  if (header->magic != MAPPED_MAGIC)
+  if (header->magic != MAPPED_MAGIC || !tag_seal_ok(payload, header->tag))
     report_misuse("heap corruption: damaged mapped block header", payload, "free");
   mapped_unlink(header);
   registry_remove((uintptr_t)payload);
@@ -877,12 +890,43 @@ void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
       aligned += alignment;
     if (aligned != (uintptr_t)payload_of(block))
       block = cut_front(block, aligned - (uintptr_t)payload_of(block));
+    block_seal(payload_of(block));
   }
   lock_release(&heap_lock);
   if (block == NULL)
     return NULL;
   backend_resize(payload_of(block), block_size);
   return payload_of(block);
+}
+
+/* Before a block is coalesced: the free neighbours it will be merged with must be what their
+ * tags and footers say (an overflow out of this block, or into it, shows here). A free tag is
+ * exactly size | P (no U, no check bits), its size stays inside the region and its footer
+ * repeats the size (the top has no footer). An in-use neighbour's tag is verified when that
+ * block is freed (its check bits); one that an overflow made look free fails here. */
+static inline void check_next(struct region *region, char *block, const char *fn)
+{
+  char *next = next_block(block);
+  uint64_t tag = *tag_of(next);
+  if (tag & TAG_IN_USE)
+    return;
+  size_t size = tag_size(tag);
+  if ((tag & ~TAG_PREV_FREE) != size || size > (size_t)(region_sentinel(region) - next) ||
+      (next != region->top && *footer_of(next, size) != size))
+    report_misuse("heap corruption: the next block's tag is damaged (overflow?)",
+                  payload_of(block), fn);
+}
+
+static inline void check_neighbours(struct region *region, char *block, const char *fn)
+{
+  check_next(region, block, fn);
+  if (!(*tag_of(block) & TAG_PREV_FREE))
+    return;
+  uint64_t prev_size = *((uint64_t *)block - 1);
+  if (prev_size > (size_t)(block - region_first_block(region)) || prev_size < BACKEND_MIN_BLOCK ||
+      (*tag_of(block - prev_size) & ~TAG_PREV_FREE) != prev_size)
+    report_misuse("heap corruption: the previous block's footer or tag is damaged",
+                  payload_of(block), fn);
 }
 
 /* Check an in-use region block handed back; aborts on misuse. */
@@ -893,9 +937,10 @@ static void check_freeable(char *block, const char *fn)
     report_misuse("double free", payload_of(block), fn);
   size_t size = tag_size(tag);
   struct region *region = region_of(block);
-  if ((tag & TAG_RESERVED) || size < BACKEND_MIN_BLOCK ||
+  if ((tag & TAG_RESERVED) || size < BACKEND_MIN_BLOCK || !tag_seal_ok(payload_of(block), tag) ||
       block + size > region_sentinel(region) || block < region_first_block(region))
     report_misuse("heap corruption: damaged block tag", payload_of(block), fn);
+  check_neighbours(region, block, fn);
 }
 
 static void free_locked(void *payload)
@@ -976,7 +1021,7 @@ static bool resize_mapped(void *payload, size_t size)
   char *new_end = (char *)align_up_addr((uintptr_t)payload + size, os_page_size());
   if (new_end < map_end && os_unmap(new_end, (size_t)(map_end - new_end))) {
     header->map_len = (size_t)(new_end - header->map_start);
-    header->tag = (size_t)(new_end - (char *)payload) | TAG_MAPPED | TAG_IN_USE;
+    header->tag = tag_sealed(payload, (size_t)(new_end - (char *)payload) | TAG_MAPPED | TAG_IN_USE);
     counters.mapped_block_bytes -= old_size - tag_size(header->tag);
   }
   return true;
@@ -987,12 +1032,16 @@ bool backend_resize(void *payload, size_t new_block_size)
   bool done = true;
   lock_acquire(&heap_lock);
   char *block = block_of(payload);
+  if (!(*tag_of(block) & TAG_MAPPED))
+    check_next(region_of(block), block, "realloc"); /* resizing merges with it, never with
+                                                       the previous block */
   if (*tag_of(block) & TAG_MAPPED)
     done = resize_mapped(payload, new_block_size);
   else if (new_block_size <= size_of(block))
     shrink_region_block(block, new_block_size);
   else
     done = new_block_size < MMAP_MAPPED_THRESHOLD && grow_region_block(block, new_block_size);
+  block_seal(payload);
   lock_release(&heap_lock);
   return done;
 }
@@ -1016,7 +1065,7 @@ void *backend_remap(void *payload, size_t new_block_size)
   if (moved != NULL) {
     header->map_start = moved;
     header->map_len = new_len;
-    header->tag = (new_len - offset) | TAG_MAPPED | TAG_IN_USE;
+    header->tag = tag_sealed(new_payload, (new_len - offset) | TAG_MAPPED | TAG_IN_USE);
     counters.mapped_block_bytes += tag_size(header->tag) - old_size;
   }
   mapped_link(header);
@@ -1112,6 +1161,8 @@ static int check_block(struct region *region, char *block, bool prev_free,
   bool free_now = !(tag & TAG_IN_USE);
   if (free_now && prev_free)
     return CHECK_FAIL(5, "two adjacent free blocks", block);
+  if (free_now ? (tag & TAG_CHECK_MASK) != 0 : !tag_seal_ok(payload_of(block), tag))
+    return CHECK_FAIL(10, "block tag's check bits are wrong", block);
   if (free_now && block == region->top) {
     totals->free_bytes += size;
   } else if (free_now) {
@@ -1201,6 +1252,8 @@ static int check_mapped(uint64_t *mapped_bytes)
         header->map_start > (char *)header ||
         payload + tag_size(tag) != header->map_start + header->map_len)
       return CHECK_FAIL(9, "mapped block tag or extent inconsistent", payload);
+    if (!tag_seal_ok(payload, tag))
+      return CHECK_FAIL(10, "mapped block tag's check bits are wrong", payload);
     *mapped_bytes += tag_size(tag);
   }
   return 0;

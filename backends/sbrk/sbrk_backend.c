@@ -63,6 +63,7 @@
  *       free.
  *   I12 the segment index is right (sbrk_index.c): no free block is bigger than its segment's
  *       bound or lies below its segment's hint, and every hint is a block start of its segment.
+ *   I13 every in-use block's tag (mapped ones: I9) carries its check bits (backend.h).
  *
  * The search floors keep first fit exact while sparing it the walk over the holes too small
  * for a request: one floor per block size up to 4 KiB, then eight per doubling (sbrk_heap.h,
@@ -150,6 +151,23 @@ static bool grow_in_place(struct region *r, char *block, size_t new_size)
 
 /* ---- Validation of pointers handed back ------------------------------------------------- */
 
+/* Whether the block after block, which freeing block merges with or marks, is sound: the
+ * epilogue where it belongs, an in-use block with its check bits, or a free block whose tag
+ * is exactly its size (P clear), inside the region, repeated by its footer. */
+static bool next_sound(struct region *r, char *block)
+{
+  char *next = next_block(block);
+  uint64_t tag = header(next);
+  size_t size = tag_size(tag);
+  if (size == 0)
+    return next == epilogue_of(r);
+  if (size < BACKEND_MIN_BLOCK || size > (size_t)(epilogue_of(r) - next))
+    return false;
+  if (tag & TAG_IN_USE)
+    return tag_seal_ok(payload_of(next), tag);
+  return tag == size && *footer(next) == size;
+}
+
 static void check_freeable(struct region *r, char *payload, const char *function)
 {
   char *block = block_of(payload);
@@ -161,16 +179,17 @@ static void check_freeable(struct region *r, char *payload, const char *function
     report_misuse("heap corruption: block size out of the heap", payload, function);
   if (!(tag & TAG_IN_USE))
     report_misuse("double free", payload, function);
-  if (tag & (SBRK_TAG_BIT3 | TAG_MAPPED))
+  if ((tag & (SBRK_TAG_BIT3 | TAG_MAPPED)) || !tag_seal_ok(payload, tag))
     report_misuse("heap corruption: damaged block tag", payload, function);
-  if (is_prev_free(next_block(block)))
+  if (is_prev_free(next_block(block)) || !next_sound(r, block))
     report_misuse("heap corruption: next block's tag damaged", payload, function);
 }
 
 static void check_mapped_freeable(void *payload, const char *function)
 {
   uint64_t tag = *block_tag(payload);
-  if ((tag & (TAG_IN_USE | TAG_MAPPED | SBRK_TAG_BIT3)) != (TAG_IN_USE | TAG_MAPPED))
+  if ((tag & (TAG_IN_USE | TAG_MAPPED | SBRK_TAG_BIT3)) != (TAG_IN_USE | TAG_MAPPED) ||
+      !tag_seal_ok(payload, tag))
     report_misuse("heap corruption: damaged block tag", payload, function);
 }
 
@@ -399,8 +418,9 @@ void *backend_remap(void *payload, size_t new_block_size)
   return moved;
 }
 
-/* A heap address whose tag may be read: 16-aligned, inside a region, with a size that stays
- * inside it; or the payload of a mapped block. */
+/* A heap address whose tag may be read: 16-aligned, inside a region past its prologue; or the
+ * payload of a mapped block. The tag itself is the front end's to judge (its check bits cover
+ * the size), so that a damaged tag is reported as such rather than as a foreign pointer. */
 bool backend_owns(const void *payload)
 {
   if (((uintptr_t)payload & 15) != 0)
@@ -409,10 +429,7 @@ bool backend_owns(const void *payload)
   lock_acquire(&sbrk_lock);
   struct region *r = region_containing(payload);
   if (r != NULL) {
-    char *block = block_of((void *)payload);
-    size_t size = block_size(block);
-    owned = block >= r->first && size >= BACKEND_MIN_BLOCK &&
-            size <= (size_t)(epilogue_of(r) - block);
+    owned = block_of((void *)payload) >= r->first;
   } else {
     owned = mapped_owns(payload);
   }

@@ -50,6 +50,8 @@ static int check_block(struct region *r, char *block, bool prev_free)
     return CHECK_FAIL(6, "heap block with a flag other than U and P", block);
   if (prev_free && !(tag & TAG_IN_USE))
     return CHECK_FAIL(4, "two adjacent free blocks", block);
+  if ((tag & TAG_IN_USE) && !tag_seal_ok(payload_of(block), tag))
+    return CHECK_FAIL(13, "in-use block tag's check bits are wrong", block);
   return check_prev_free_bit(block, prev_free);
 }
 

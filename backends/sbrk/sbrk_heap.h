@@ -100,11 +100,12 @@ static inline void write_free(char *block, size_t size)
   set_prev_free(block + size, true);
 }
 
-/* An in-use block of size bytes at block: its header only (P kept as it was), and P cleared
- * in the next block's header. */
+/* An in-use block of size bytes at block: its header only (P kept as it was, check bits of
+ * backend.h added), and P cleared in the next block's header. */
 static inline void write_in_use(char *block, size_t size)
 {
-  *(uint64_t *)block = (uint64_t)size | TAG_IN_USE | (header(block) & TAG_PREV_FREE);
+  *(uint64_t *)block =
+    tag_sealed(block + WORD, (uint64_t)size | TAG_IN_USE | (header(block) & TAG_PREV_FREE));
   set_prev_free(block + size, false);
 }
 

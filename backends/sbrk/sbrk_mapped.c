@@ -66,7 +66,7 @@ static inline size_t mapping_len(void *payload, size_t block_size)
 
 static void write_mapped_tags(void *payload, size_t block_size)
 {
-  uint64_t tag = (uint64_t)block_size | TAG_IN_USE | TAG_MAPPED;
+  uint64_t tag = tag_sealed(payload, (uint64_t)block_size | TAG_IN_USE | TAG_MAPPED);
   *block_tag(payload) = tag;
 }
 
@@ -339,7 +339,8 @@ static int check_mapped_block(void *payload, uint64_t *len_sum, uint64_t *size_s
   uint64_t tag = *block_tag(payload);
   size_t size = tag_size(tag);
   size_t off = *offset_word(payload);
-  if ((tag & (TAG_IN_USE | TAG_MAPPED)) != (TAG_IN_USE | TAG_MAPPED) || (tag & SBRK_TAG_BIT3))
+  if ((tag & (TAG_IN_USE | TAG_MAPPED)) != (TAG_IN_USE | TAG_MAPPED) || (tag & SBRK_TAG_BIT3) ||
+      !tag_seal_ok(payload, tag))
     return CHECK_FAIL(9, "mapped block with wrong flags", payload);
   if (off < 16 || off % 16 != 0 || size < BACKEND_MIN_BLOCK || ((uintptr_t)payload & 15))
     return CHECK_FAIL(9, "mapped block with a bad size or offset", payload);

@@ -50,7 +50,9 @@ void line_flush(struct report_line *line)
   line->len = 0;
 }
 
-_Noreturn void report_misuse(const char *problem, const void *ptr, const char *function)
+bool report_misuse_continues;
+
+static void write_misuse_line(const char *problem, const void *ptr, const char *function)
 {
   char buf[256];
   struct report_line line = { buf, sizeof buf, 0 };
@@ -62,7 +64,19 @@ _Noreturn void report_misuse(const char *problem, const void *ptr, const char *f
   line_str(&line, function);
   line_str(&line, "())");
   line_flush(&line);
+}
+
+_Noreturn void report_misuse(const char *problem, const void *ptr, const char *function)
+{
+  write_misuse_line(problem, ptr, function);
   abort();
+}
+
+void report_misuse_or_continue(const char *problem, const void *ptr, const char *function)
+{
+  write_misuse_line(problem, ptr, function);
+  if (!report_misuse_continues)
+    abort();
 }
 
 int report_check_failure(int invariant, const char *what, const void *addr,

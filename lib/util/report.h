@@ -8,6 +8,7 @@
 #ifndef PALLOC_REPORT_H
 #define PALLOC_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,11 @@ void line_flush(struct report_line *line);
 
 /* "palloc: <problem> (pointer 0x..., in <function>)" then abort(). */
 _Noreturn void report_misuse(const char *problem, const void *ptr, const char *function);
+/* The same line; then abort(), unless report_misuse_continues (PALLOC_ON_MISUSE=continue),
+ * in which case it returns and the caller leaves the block alone (leaked, never reused). For
+ * misuse found before anything was changed; corruption found inside a backend always aborts. */
+void report_misuse_or_continue(const char *problem, const void *ptr, const char *function);
+extern bool report_misuse_continues;
 /* "palloc: heap check failed: I<n> <what> at 0x... (<file>:<line>)"; returns invariant. */
 int report_check_failure(int invariant, const char *what, const void *addr,
                          const char *file, int line);

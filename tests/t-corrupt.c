@@ -1,0 +1,93 @@
+/* t-corrupt.c: the heap checker names the broken invariant. Each step flips one kind of
+ * metadata bit (a tag's size, each flag, a check bit; a free block's footer or bin link; a
+ * cached block's key or hidden link; a mapped block's tag), expects palloc_check_heap() to
+ * return the number of the invariant it breaks in this library's backend (the numbers are
+ * listed at the top of backends/mmap/mmap_backend.c, backends/sbrk/sbrk_backend.c and
+ * lib/tcache.h, the latter as 100 + n), then flips it back and expects a sound heap.
+ *
+ * White-box: the tag layout is backend.h's (bits 4-47 size, U=1 P=2 M=4 C=8, 48-63 check).
+ */
+#include "ptest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define U 1ull
+#define PB 2ull
+#define M 4ull
+#define C 8ull
+#define CHECK_BIT (1ull << 48)
+#define SIZE_OF(tag) ((tag) & 0x0000fffffffffff0ull)
+
+static bool is_mmap;
+
+static uint64_t *tag_word(void *payload) { return (uint64_t *)payload - 1; }
+/* The last word of the block whose payload is payload: a free block's footer (either
+ * backend); payload in an in-use block. */
+static uint64_t *last_word(void *payload)
+{
+  return (uint64_t *)((char *)payload - 8 + SIZE_OF(*tag_word(payload))) - 1;
+}
+
+/* Flip mask in word (and in second, when not NULL); expect the invariant; flip back. */
+static void expect_broken(const char *what, uint64_t *word, uint64_t *second, uint64_t mask,
+                          int mmap_invariant, int sbrk_invariant)
+{
+  int expected = is_mmap ? mmap_invariant : sbrk_invariant;
+  *word ^= mask;
+  if (second != NULL)
+    *second ^= mask;
+  fprintf(stderr, "# t-corrupt: %s, expecting I%d below\n", what, expected);
+  int found = P.check_heap();
+  *word ^= mask;
+  if (second != NULL)
+    *second ^= mask;
+  int after = P.check_heap();
+  ok(found == expected && after == 0, "%s: palloc_check_heap() names I%d (got %d), then 0 when "
+     "restored (got %d)", what, expected, found, after);
+}
+
+int test_corrupt(void)
+{
+  ptest_init();
+  is_mmap = strcmp(P.backend_name(), "mmap") == 0;
+  /* Three neighbours served by the backend itself (too big for the thread caches). */
+  char *a = v_malloc(40000), *b = v_malloc(40000), *c = v_malloc(40000);
+  ok(P.check_heap() == 0, "a sound heap to start with");
+  uint64_t *tag = tag_word(b), *last = last_word(b);
+
+  expect_broken("in-use tag: a check bit", tag, NULL, CHECK_BIT, 10, 13);
+  expect_broken("in-use tag and the block's last word: a check bit", tag, last, CHECK_BIT, 10, 13);
+  expect_broken("in-use tag: size bit 40", tag, NULL, 1ull << 40, 2, 2);
+  expect_broken("in-use tag: U", tag, NULL, U, 10, 3);
+  expect_broken("in-use tag: P", tag, NULL, PB, 4, 11);
+  expect_broken("in-use tag: M", tag, NULL, M, 2, 6);
+  expect_broken("in-use tag: C", tag, NULL, C, 2, 6);
+  expect_broken("in-use tag and the block's last word: M", tag, last, M, 2, 6);
+
+  v_free(b); /* b is now a free block between two in-use ones */
+  ok(P.check_heap() == 0, "sound after freeing the middle block");
+  uint64_t *free_tag = tag_word(b), *footer = last_word(b);
+  expect_broken("free tag: a check bit", free_tag, NULL, CHECK_BIT, 10, 3);
+  expect_broken("free block footer: size bit 4", footer, NULL, 16, 4, 3);
+  expect_broken("free tag: U", free_tag, NULL, U, 10, 13);
+  if (is_mmap)
+    expect_broken("free block's bin link (prev)", (uint64_t *)b + 1, NULL, 16, 6, 0);
+
+  /* A block in the calling thread's cache: its key word and its hidden link. */
+  void *s1 = v_malloc(48), *s2 = v_malloc(48);
+  v_free(s1);
+  v_free(s2);
+  expect_broken("cached block: key word", (uint64_t *)s2 + 1, NULL, 1ull << 20, 102, 102);
+  expect_broken("cached block: hidden link", (uint64_t *)s2, NULL, 8, 106, 106);
+
+  /* A block mapped on its own: its tag. */
+  char *big = v_malloc(4u << 20);
+  expect_broken("mapped block tag: a check bit", tag_word(big), NULL, CHECK_BIT, 10, 9);
+  expect_broken("mapped block tag: M", tag_word(big), NULL, M, 9, 9);
+  v_free(big);
+  v_free(a);
+  v_free(c);
+  ok(P.check_heap() == 0, "sound at the end");
+  return tap_done();
+}
