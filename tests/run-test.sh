@@ -5,7 +5,7 @@
 #   LIB   libpalloc-mmap, libpalloc-sbrk or libpalloc (the configured default backend)
 #   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD), unit
 #         (the backend's own test, backends/BACKEND/test_BACKEND_backend) or
-#         script (tests/AREA.sh LIB)
+#         script (tests/AREA.sh LIB) or fuzz (tests/fuzz/run-fuzz.sh BACKEND)
 # Environment (set by make check): top_builddir, top_srcdir, PALLOC_DEFAULT_BACKEND, and
 # PALLOC_TEST_UNDER_VALGRIND=1 with VALGRIND for make check-valgrind.
 # By hand, from the build folder:
@@ -58,6 +58,8 @@ case $mode in
     exec timeout -k 10 $limit $wrap "$top_builddir/backends/$backend/test_${backend}_backend" ;;
   script)
     exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/$area.sh" "$lib" ;;
+  fuzz)
+    exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/fuzz/run-fuzz.sh" "$backend" ;;
   *)
     echo "Bail out! $1: unknown mode $mode"
     exit 1 ;;
