@@ -8,6 +8,7 @@
 #include "tcache.h"
 #include "util/lock.h"
 #include "util/report.h"
+#include "util/vg.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,7 +42,8 @@ static void read_options(void)
 {
   init_options.print_stats_at_exit = env_number("PALLOC_STATS") != 0;
   init_options.check_interval = env_number("PALLOC_CHECK");
-  init_options.thread_caches = init_options.check_interval == 0;
+  /* Under memcheck every call takes the slow path, where palloc describes its blocks (vg.h). */
+  init_options.thread_caches = init_options.check_interval == 0 && !vg_memcheck();
 #ifdef PALLOC_DEBUG
   if (init_options.check_interval == 0)
     init_options.check_interval = DEBUG_CHECK_INTERVAL;
@@ -69,22 +71,28 @@ static void fork_prepare(void)
 {
   if (stdio_list_lock_usable())
     _IO_list_lock();
+  vg_enter();
   tcache_fork_prepare();
   backend_fork_prepare();
+  vg_leave();
 }
 
 static void fork_parent(void)
 {
+  vg_enter();
   backend_fork_parent();
   tcache_fork_parent();
+  vg_leave();
   if (stdio_list_lock_usable())
     _IO_list_unlock();
 }
 
 static void fork_child(void)
 {
+  vg_enter();
   backend_fork_child();
   tcache_fork_child();
+  vg_leave();
   if (stdio_list_lock_usable())
     _IO_list_resetlock();
 }

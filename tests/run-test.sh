@@ -5,7 +5,8 @@
 #   LIB   libpalloc-mmap, libpalloc-sbrk or libpalloc (the configured default backend)
 #   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD), unit
 #         (the backend's own test, backends/BACKEND/test_BACKEND_backend) or
-#         script (tests/AREA.sh LIB) or fuzz (tests/fuzz/run-fuzz.sh BACKEND)
+#         script (tests/AREA.sh LIB), fuzz (tests/fuzz/run-fuzz.sh BACKEND) or valgrind
+#         (tests/valgrind/vg-planted.sh BACKEND)
 # Environment (set by make check): top_builddir, top_srcdir, PALLOC_DEFAULT_BACKEND, and
 # PALLOC_TEST_UNDER_VALGRIND=1 with VALGRIND for make check-valgrind.
 # By hand, from the build folder:
@@ -60,6 +61,8 @@ case $mode in
     exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/$area.sh" "$lib" ;;
   fuzz)
     exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/fuzz/run-fuzz.sh" "$backend" ;;
+  valgrind)
+    exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/valgrind/vg-planted.sh" "$backend" ;;
   *)
     echo "Bail out! $1: unknown mode $mode"
     exit 1 ;;
