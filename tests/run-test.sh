@@ -34,8 +34,8 @@ PALLOC_TEST_LIB=$so
 export PALLOC_TEST_BACKEND PALLOC_TEST_MODE PALLOC_TEST_LIB
 unset PALLOC_STATS PALLOC_CHECK
 
-# A hang is a failure, not a stuck build: every test has a deadline.
-limit=300
+# A hang is a failure, not a stuck build: every test has a deadline (longer for make stress).
+limit=$((300 * ${PALLOC_TEST_STRESS:-1}))
 wrap=""
 if [ "${PALLOC_TEST_UNDER_VALGRIND:-}" = 1 ]; then
   limit=1800
