@@ -46,6 +46,7 @@ if [ "${PALLOC_TEST_UNDER_VALGRIND:-}" = 1 ]; then
   # allocator (somalloc=NONE); without it palloc would not run at all, and ptest_init()
   # would bail out ("a call of malloc was not counted").
   wrap="${VALGRIND:-valgrind} --quiet --error-exitcode=1 --soname-synonyms=somalloc=NONE"
+  wrap="$wrap --suppressions=$top_srcdir/tests/valgrind/check-valgrind.supp"
 fi
 
 case $mode in

@@ -1,6 +1,7 @@
 /* report.c: one-line messages on stderr without allocating (see report.h). */
 #include "config.h"
 #include "util/report.h"
+#include "util/vg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,8 @@ _Noreturn void report_misuse(const char *problem, const void *ptr, const char *f
   line_str(&line, function);
   line_str(&line, "())");
   line_flush(&line);
+  if (vg_memcheck())
+    vg_error_reporting(true); /* memcheck warns of a thread that ends with reporting off */
   abort();
 }
 
