@@ -34,10 +34,8 @@ static int child_work(unsigned char *inherited, size_t inherited_size, uint64_t 
     if (!q || !pattern_ok(q, sizes[i], seed + (uint64_t)i))
       return 5;
     free(q);
-    if (P.check_heap() != 0)
-      return 6;
   }
-  return 0;
+  return P.check_heap() == 0 ? 0 : 6;
 }
 
 static int wait_child(pid_t pid, unsigned timeout_s)
@@ -80,8 +78,19 @@ static void basic_fork(void)
   }
 }
 
-/* Allocates, reallocates and frees while the main thread forks; every block holds its slot
- * number in all its bytes, checked before the block is freed or grown. */
+/* Whether a block of size bytes holds c: all of a small one, the first and last 2 KiB of a
+ * big one (the allocating threads must not slow the forks down much). */
+static bool holds_byte(const unsigned char *p, size_t size, unsigned char c)
+{
+  if (size <= 4096)
+    return all_bytes(p, size, c);
+  return all_bytes(p, 2048, c) && all_bytes(p + size - 2048, 2048, c);
+}
+
+/* Allocates (malloc, realloc(NULL), memalign for small blocks), grows and shrinks small blocks
+ * with realloc, and frees while the main thread forks; every block holds its slot number in
+ * all its bytes, checked (holds_byte) before the block is freed or resized. (Large memaligns
+ * here made the 200 forks 2-4 times slower, so they are left to other tests.) */
 static void *allocator_thread(void *arg)
 {
   uint64_t rng = (uintptr_t)arg;
@@ -89,18 +98,22 @@ static void *allocator_thread(void *arg)
   size_t sizes[32] = {0};
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
     size_t i = rng_below(&rng, 32);
-    if (slots[i] && !all_bytes(slots[i], sizes[i], (unsigned char)i))
+    if (slots[i] && !holds_byte(slots[i], sizes[i], (unsigned char)i))
       atomic_fetch_add(&allocator_broken, 1);
     size_t size = rng_below(&rng, 4) == 0 ? rng_below(&rng, 300000) : rng_below(&rng, 2000);
-    if (slots[i] && rng_below(&rng, 3) == 0) {
+    if (slots[i] && size < 2000 && sizes[i] < 2000 && rng_below(&rng, 3) == 0) {
       unsigned char *q = realloc(slots[i], size + 1);
-      if (q == NULL || !all_bytes(q, size + 1 < sizes[i] ? size + 1 : sizes[i], (unsigned char)i))
+      if (q == NULL || !holds_byte(q, size + 1 < sizes[i] ? size + 1 : sizes[i], (unsigned char)i))
         atomic_fetch_add(&allocator_broken, 1);
       slots[i] = q;
       sizes[i] = q ? size + 1 : 0;
     } else {
       free(slots[i]);
-      slots[i] = rng_below(&rng, 2) ? malloc(size) : memalign(64, size);
+      uint64_t how = rng_below(&rng, 16);
+      if (how == 0 && size < 2000)
+        slots[i] = memalign(64, size);
+      else
+        slots[i] = how < 8 ? realloc(NULL, size) : malloc(size);
       sizes[i] = slots[i] ? size : 0;
     }
     if (slots[i])
