@@ -134,6 +134,32 @@ static bool release_caches(struct tcache *tc)
   return true;
 }
 
+/* Under memcheck a freed block waits among the last QUARANTINE_COUNT freed blocks before
+ * palloc may hand its memory out again, as memcheck's own malloc keeps freed blocks aside
+ * (--freelist-vol): a use after free then reaches NOACCESS memory, and memcheck names the
+ * freed block (vg.h, V3). Lock-free: a slot is taken with one atomic increment. */
+enum { QUARANTINE_COUNT = 256 };
+static void *_Atomic quarantined[QUARANTINE_COUNT];
+static atomic_uint quarantine_next;
+
+static bool quarantine_holds(void *payload)
+{
+  for (unsigned i = 0; i < QUARANTINE_COUNT; i++)
+    if (atomic_load_explicit(&quarantined[i], memory_order_relaxed) == payload)
+      return true;
+  return false;
+}
+
+/* Describe payload as freed and quarantine it; give back the block it pushes out. */
+static void quarantine_release(struct tcache *tc, void *payload, const char *fn_name)
+{
+  vg_freelike(payload);
+  unsigned slot = atomic_fetch_add_explicit(&quarantine_next, 1, memory_order_relaxed);
+  void *oldest = atomic_exchange(&quarantined[slot % QUARANTINE_COUNT], payload);
+  if (oldest != NULL)
+    release_block(tc, oldest, *block_tag(oldest), fn_name);
+}
+
 /* Under memcheck a request gets a redzone and the block is described (vg.h, V2). */
 static ALWAYS_INLINE void *malloc_core(size_t n, enum palloc_function fn, unsigned flags,
                                        bool memcheck)
@@ -193,9 +219,13 @@ static ALWAYS_INLINE void free_core(void *payload, enum palloc_function fn, cons
   }
   uint64_t tag = owned_tag(payload, fn_name, "double free");
   int64_t usable = (int64_t)block_usable_size(payload);
-  if (memcheck)
-    vg_freelike(payload); /* before the block can be handed out again (vg.h, V3) */
-  release_block(tc, payload, tag, fn_name);
+  if (memcheck) {
+    if (quarantine_holds(payload))
+      report_misuse("double free", payload, fn_name);
+    quarantine_release(tc, payload, fn_name);
+  } else {
+    release_block(tc, payload, tag, fn_name);
+  }
   note_call(tc, fn, -usable);
 }
 
@@ -349,8 +379,8 @@ static void *realloc_block_memcheck(struct tcache *tc, void *payload, uint64_t t
     return NULL;
   vg_malloclike(moved, n, block_usable_size(moved), false);
   memcpy(moved, payload, old_n < n ? old_n : n);
-  vg_freelike(payload);
-  release_block(tc, payload, tag, fn_name);
+  (void)tag;
+  quarantine_release(tc, payload, fn_name);
   return moved;
 }
 
@@ -361,11 +391,14 @@ static ALWAYS_INLINE void *realloc_core(void *payload, size_t n, enum palloc_fun
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   uint64_t tag = owned_tag(payload, fn_name, "use after free (pointer already freed)");
+  if (memcheck && quarantine_holds(payload))
+    report_misuse("use after free (pointer already freed)", payload, fn_name);
   int64_t old_usable = (int64_t)block_usable_size(payload);
   if (n == 0) {
     if (memcheck)
-      vg_freelike(payload);
-    release_block(tc, payload, tag, fn_name);
+      quarantine_release(tc, payload, fn_name);
+    else
+      release_block(tc, payload, tag, fn_name);
     note_call(tc, fn, -old_usable);
     return NULL;
   }
@@ -591,6 +624,8 @@ static ALWAYS_INLINE size_t usable_size_core(void *payload, bool memcheck)
     report_misuse("invalid pointer", payload, "malloc_usable_size");
   uint64_t tag = *block_tag(payload);
   if (!(tag & TAG_IN_USE) || is_cached_here(payload, tag))
+    return 0;
+  if (memcheck && quarantine_holds(payload))
     return 0;
   size_t usable = block_usable_size(payload);
   return memcheck ? vg_addressable_prefix(payload, usable) : usable;

@@ -10,7 +10,8 @@
  *       (defined for calloc); its request was VG_REDZONE_SIZE bytes larger, and the bytes from
  *       the size asked for to the usable size stay NOACCESS, so that an overflow of one byte is
  *       reported, and blocks keep NOACCESS bytes between them as memcheck's own malloc does;
- *   V3  a freed block is FREELIKE (NOACCESS again; memcheck names it in use-after-free reports);
+ *   V3  a freed block is FREELIKE (NOACCESS again; memcheck names it in use-after-free reports)
+ *       and waits among the last 256 freed blocks before palloc reuses its memory (api.c);
  *   V4  realloc resizes in place (RESIZEINPLACE) or makes the new block, copies the bytes the
  *       program asked for (so memcheck carries their definedness over), then frees the old one;
  *   V5  malloc_usable_size answers the size asked for, as memcheck's own malloc does, so a
