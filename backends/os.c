@@ -7,6 +7,7 @@
 #include "trace.h"
 #include "util/bits.h"
 #include "util/page.h"
+#include "util/vg.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -54,6 +55,7 @@ void *os_map(size_t len)
     return NULL;
   account_mapped(len);
   TRACE_HEAP(1, PALLOC_HEAP_MMAP, addr, len);
+  vg_os_memory(addr, len);
   return addr;
 }
 
@@ -98,10 +100,12 @@ void *os_remap(void *addr, size_t old_len, size_t new_len)
              moved == MAP_FAILED ? old_len : new_len);
   if (moved == MAP_FAILED)
     return NULL;
-  if (new_len > old_len)
+  if (new_len > old_len) {
     account_mapped(new_len - old_len);
-  else
+    vg_os_memory((char *)moved + old_len, new_len - old_len);
+  } else {
     account_unmapped(old_len - new_len);
+  }
   return moved;
 }
 
@@ -124,10 +128,12 @@ void *os_sbrk(intptr_t increment)
     TRACE_HEAP(increment > 0, PALLOC_HEAP_SBRK,
                increment > 0 ? old_break : (char *)old_break + increment,
                increment > 0 ? (size_t)increment : (size_t)-increment);
-  if (increment > 0)
+  if (increment > 0) {
     account_mapped((uint64_t)increment);
-  else if (increment < 0)
+    vg_os_memory(old_break, (size_t)increment);
+  } else if (increment < 0) {
     account_unmapped((uint64_t)-increment);
+  }
   return old_break;
 }
 

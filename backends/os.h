@@ -3,7 +3,8 @@
  * Backends get address space here and give it back here; nothing else in palloc calls mmap,
  * munmap, madvise, mremap or sbrk. Every function preserves errno and accounts the bytes it
  * maps, so that mapped_bytes is exact. No function allocates. Each is also where a heap event
- * (memory taken from or given back to the OS) is reported to the tracer.
+ * (memory taken from or given back to the OS) is reported to the tracer, and where memory taken
+ * is marked NOACCESS for valgrind's memcheck (lib/util/vg.h, V1).
  */
 #ifndef PALLOC_OS_H
 #define PALLOC_OS_H

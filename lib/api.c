@@ -8,6 +8,9 @@
  *
  * Each function has a fast path that only touches the calling thread's cache (tcache.h) and a
  * slow path (noinline) that initialises, validates, and talks to the backend (backend.h).
+ * Under valgrind's memcheck the thread caches are off and each slow path turns at once to a
+ * cold twin (*_memcheck) that does the same work and describes the blocks to memcheck
+ * (util/vg.h): the code both share is an always-inline core with a constant flag.
  */
 #include "config.h"
 
@@ -24,6 +27,7 @@
 #include "util/bits.h"
 #include "util/page.h"
 #include "util/report.h"
+#include "util/vg.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -32,6 +36,9 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+/* The paths taken only under memcheck (unused when built without valgrind support). */
+#define MEMCHECK_PATH __attribute__((noinline, cold, unused))
 
 /* ---- Counting ---------------------------------------------------------------------------- */
 
@@ -163,18 +170,64 @@ static bool release_caches(struct tcache *tc)
   return true;
 }
 
-static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned flags)
+/* Under memcheck a freed block waits among the last QUARANTINE_COUNT freed blocks before
+ * palloc may hand its memory out again, as memcheck's own malloc keeps freed blocks aside
+ * (--freelist-vol): a use after free then reaches NOACCESS memory, and memcheck names the
+ * freed block (vg.h, V3). Lock-free: a slot is taken with one atomic increment. */
+enum { QUARANTINE_COUNT = 256 };
+static void *_Atomic quarantined[QUARANTINE_COUNT];
+static atomic_uint quarantine_next;
+
+static bool quarantine_holds(void *payload)
+{
+  for (unsigned i = 0; i < QUARANTINE_COUNT; i++)
+    if (atomic_load_explicit(&quarantined[i], memory_order_relaxed) == payload)
+      return true;
+  return false;
+}
+
+/* Describe payload as freed and quarantine it; give back the block it pushes out. */
+static void quarantine_release(struct tcache *tc, void *payload, const char *fn_name)
+{
+  vg_freelike(payload);
+  unsigned slot = atomic_fetch_add_explicit(&quarantine_next, 1, memory_order_relaxed);
+  void *oldest = atomic_exchange(&quarantined[slot % QUARANTINE_COUNT], payload);
+  if (oldest != NULL)
+    release_block(tc, oldest, *block_tag(oldest), fn_name);
+}
+
+/* Under memcheck a request gets a redzone and the block is described (vg.h, V2). */
+static ALWAYS_INLINE void *malloc_core(size_t n, enum palloc_function fn, unsigned flags,
+                                       bool memcheck)
 {
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
-  void *payload = n <= REQUEST_MAX ? alloc_block(tc, n, flags) : NULL;
+  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n;
+  void *payload = n <= REQUEST_MAX ? alloc_block(tc, asked, flags) : NULL;
   if (payload == NULL && n <= REQUEST_MAX && release_caches(tc))
-    payload = alloc_block(tc, n, flags);
+    payload = alloc_block(tc, asked, flags);
   note_call(tc, fn, usable_of(payload));
+  if (memcheck && payload != NULL)
+    vg_malloclike(payload, n, block_usable_size(payload), flags & BACKEND_ZERO);
   if (payload == NULL)
     errno = ENOMEM;
   return payload;
+}
+
+static MEMCHECK_PATH void *malloc_memcheck(size_t n, enum palloc_function fn, unsigned flags)
+{
+  vg_error_reporting(false);
+  void *payload = malloc_core(n, fn, flags, true);
+  vg_error_reporting(true);
+  return payload;
+}
+
+static NOINLINE void *malloc_slow(size_t n, enum palloc_function fn, unsigned flags)
+{
+  if (unlikely(vg_memcheck()))
+    return malloc_memcheck(n, fn, flags);
+  return malloc_core(n, fn, flags, false);
 }
 
 static inline __attribute__((always_inline)) void *malloc_fast(size_t n, enum palloc_function fn)
@@ -190,7 +243,8 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t n, enum pa
   return malloc_slow(n, fn, 0);
 }
 
-static NOINLINE void free_slow(void *payload, enum palloc_function fn, const char *fn_name)
+static ALWAYS_INLINE void free_core(void *payload, enum palloc_function fn, const char *fn_name,
+                                     bool memcheck)
 {
   init_ensure();
   init_count_call_for_check();
@@ -203,8 +257,30 @@ static NOINLINE void free_slow(void *payload, enum palloc_function fn, const cha
   if (tag == 0)
     return;
   int64_t usable = (int64_t)block_usable_size(payload);
-  release_block(tc, payload, tag, fn_name);
+  if (memcheck) {
+    if (quarantine_holds(payload))
+      report_misuse("double free", payload, fn_name);
+    quarantine_release(tc, payload, fn_name);
+  } else {
+    release_block(tc, payload, tag, fn_name);
+  }
   note_call(tc, fn, -usable);
+}
+
+static MEMCHECK_PATH void free_memcheck(void *payload, enum palloc_function fn,
+                                        const char *fn_name)
+{
+  vg_error_reporting(false);
+  free_core(payload, fn, fn_name, true);
+  vg_error_reporting(true);
+}
+
+static NOINLINE void free_slow(void *payload, enum palloc_function fn, const char *fn_name)
+{
+  if (unlikely(vg_memcheck()))
+    free_memcheck(payload, fn, fn_name);
+  else
+    free_core(payload, fn, fn_name, false);
 }
 
 /* The common free: a cacheable block that is not suspected of being cached already goes on
@@ -339,32 +415,81 @@ static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_
   return realloc_by_moving(tc, payload, tag, n, fn_name);
 }
 
+/* realloc under memcheck (vg.h, V4): in place when the block is big enough or can grow,
+ * else a new block, described before the copy so that memcheck carries the definedness of the
+ * bytes asked for over, then the old block freed. Mapped blocks are not remapped (memcheck's
+ * record of the block would not follow the mapping). */
+static void *realloc_block_memcheck(struct tcache *tc, void *payload, uint64_t tag, size_t n,
+                                    const char *fn_name)
+{
+  size_t old_n = vg_addressable_prefix(payload, block_usable_size(payload));
+  size_t new_size = block_size_for(n + VG_REDZONE_SIZE);
+  if (new_size <= tag_size(tag) || (!(tag & TAG_MAPPED) && backend_resize(payload, new_size))) {
+    vg_resize_in_place(payload, old_n, n);
+    return payload;
+  }
+  void *moved = alloc_block(tc, n + VG_REDZONE_SIZE, 0);
+  if (moved == NULL)
+    return NULL;
+  vg_malloclike(moved, n, block_usable_size(moved), false);
+  memcpy(moved, payload, old_n < n ? old_n : n);
+  (void)tag;
+  quarantine_release(tc, payload, fn_name);
+  return moved;
+}
+
+static ALWAYS_INLINE void *realloc_core(void *payload, size_t n, enum palloc_function fn,
+                                        const char *fn_name, bool memcheck)
+{
+  init_ensure();
+  init_count_call_for_check();
+  struct tcache *tc = tcache_get();
+  uint64_t tag = owned_tag(payload, fn_name, "use after free (pointer already freed)");
+  if (tag == 0) { /* misuse reported, PALLOC_ON_MISUSE=continue */
+    errno = EINVAL;
+    return NULL;
+  }
+  if (memcheck && quarantine_holds(payload))
+    report_misuse("use after free (pointer already freed)", payload, fn_name);
+  int64_t old_usable = (int64_t)block_usable_size(payload);
+  if (n == 0) {
+    if (memcheck)
+      quarantine_release(tc, payload, fn_name);
+    else
+      release_block(tc, payload, tag, fn_name);
+    note_call(tc, fn, -old_usable);
+    return NULL;
+  }
+  void *result = NULL;
+  for (int attempt = 0; attempt < 2 && result == NULL && n <= REQUEST_MAX; attempt++) {
+    if (attempt == 1 && !release_caches(tc))
+      break;
+    result = memcheck ? realloc_block_memcheck(tc, payload, tag, n, fn_name)
+                      : realloc_block(tc, payload, tag, n, fn_name);
+  }
+  note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
+  if (result == NULL)
+    errno = ENOMEM;
+  return result;
+}
+
+static MEMCHECK_PATH void *realloc_memcheck(void *payload, size_t n, enum palloc_function fn,
+                                            const char *fn_name)
+{
+  vg_error_reporting(false);
+  void *result = realloc_core(payload, n, fn, fn_name, true);
+  vg_error_reporting(true);
+  return result;
+}
+
 static NOINLINE void *realloc_slow(void *payload, size_t n, enum palloc_function fn,
                                    const char *fn_name)
 {
   if (payload == NULL)
     return malloc_slow(n, fn, 0);
-  init_ensure();
-  init_count_call_for_check();
-  struct tcache *tc = tcache_get();
-  uint64_t tag = owned_tag(payload, fn_name, "use after free (pointer already freed)");
-  if (tag == 0) {
-    errno = EINVAL;
-    return NULL;
-  }
-  int64_t old_usable = (int64_t)block_usable_size(payload);
-  if (n == 0) {
-    release_block(tc, payload, tag, fn_name);
-    note_call(tc, fn, -old_usable);
-    return NULL;
-  }
-  void *result = n <= REQUEST_MAX ? realloc_block(tc, payload, tag, n, fn_name) : NULL;
-  if (result == NULL && n <= REQUEST_MAX && release_caches(tc))
-    result = realloc_block(tc, payload, tag, n, fn_name);
-  note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
-  if (result == NULL)
-    errno = ENOMEM;
-  return result;
+  if (unlikely(vg_memcheck()))
+    return realloc_memcheck(payload, n, fn, fn_name);
+  return realloc_core(payload, n, fn, fn_name, false);
 }
 
 /* A small block's move to another small block, both through the thread cache: NULL when
@@ -438,23 +563,42 @@ PALLOC_EXPORT void *reallocarray(void *payload, size_t nmemb, size_t size)
 
 /* ---- Aligned allocation ------------------------------------------------------------------ */
 
-/* A block aligned to alignment (a power of two); NULL without touching errno on failure. */
-static void *aligned_block(size_t alignment, size_t n, enum palloc_function fn)
+static ALWAYS_INLINE void *aligned_core(size_t alignment, size_t n, enum palloc_function fn,
+                                         bool memcheck)
 {
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = NULL;
+  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n;
   for (int attempt = 0; attempt < 2 && payload == NULL && n <= REQUEST_MAX; attempt++) {
     if (attempt == 1 && !release_caches(tc))
       break;
     if (alignment <= BACKEND_ALIGNMENT)
-      payload = alloc_block(tc, n, 0);
+      payload = alloc_block(tc, asked, 0);
     else
-      payload = backend_alloc_aligned(alignment, block_size_for(n), 0);
+      payload = backend_alloc_aligned(alignment, block_size_for(asked), 0);
   }
   note_call(tc, fn, usable_of(payload));
+  if (memcheck && payload != NULL)
+    vg_malloclike(payload, n, block_usable_size(payload), false);
   return payload;
+}
+
+static MEMCHECK_PATH void *aligned_memcheck(size_t alignment, size_t n, enum palloc_function fn)
+{
+  vg_error_reporting(false);
+  void *payload = aligned_core(alignment, n, fn, true);
+  vg_error_reporting(true);
+  return payload;
+}
+
+/* A block aligned to alignment (a power of two); NULL without touching errno on failure. */
+static void *aligned_block(size_t alignment, size_t n, enum palloc_function fn)
+{
+  if (unlikely(vg_memcheck()))
+    return aligned_memcheck(alignment, n, fn);
+  return aligned_core(alignment, n, fn, false);
 }
 
 static void *aligned_or_enomem(size_t alignment, size_t n, enum palloc_function fn)
@@ -531,11 +675,10 @@ PALLOC_EXPORT void *pvalloc(size_t n)
 
 /* ---- Introspection: glibc's extensions and palloc's own ---------------------------------- */
 
-/* glibc answers 0 for a block that is not in use; a pointer that is not ours aborts. */
-PALLOC_EXPORT size_t malloc_usable_size(void *payload)
+/* glibc answers 0 for a block that is not in use; a pointer that is not ours aborts. Under
+ * memcheck the answer is the size asked for, as with memcheck's own malloc (vg.h, V5). */
+static ALWAYS_INLINE size_t usable_size_core(void *payload, bool memcheck)
 {
-  if (payload == NULL)
-    return 0;
   if (((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) != 0 || !backend_owns(payload))
     report_misuse("invalid pointer", payload, "malloc_usable_size");
   uint64_t tag = *block_tag(payload);
@@ -544,11 +687,32 @@ PALLOC_EXPORT size_t malloc_usable_size(void *payload)
     return 0;
   if (!tag_seal_ok(payload, tag))
     report_misuse("invalid pointer or damaged block tag", payload, "malloc_usable_size");
-  return block_usable_size(payload);
+  if (memcheck && quarantine_holds(payload))
+    return 0;
+  size_t usable = block_usable_size(payload);
+  return memcheck ? vg_addressable_prefix(payload, usable) : usable;
+}
+
+static MEMCHECK_PATH size_t usable_size_memcheck(void *payload)
+{
+  vg_error_reporting(false);
+  size_t usable = usable_size_core(payload, true);
+  vg_error_reporting(true);
+  return usable;
+}
+
+PALLOC_EXPORT size_t malloc_usable_size(void *payload)
+{
+  if (payload == NULL)
+    return 0;
+  if (unlikely(vg_memcheck()))
+    return usable_size_memcheck(payload);
+  return usable_size_core(payload, false);
 }
 
 PALLOC_EXPORT int malloc_trim(size_t pad)
 {
+  vg_enter();
   init_ensure();
   struct tcache *tc = tcache_self;
   if (tc != NULL) {
@@ -556,7 +720,9 @@ PALLOC_EXPORT int malloc_trim(size_t pad)
     stats_publish(tc);
   }
   transfer_drain();
-  return backend_trim(pad) != 0;
+  int released = backend_trim(pad) != 0;
+  vg_leave();
+  return released;
 }
 
 PALLOC_EXPORT struct mallinfo2 mallinfo2(void)

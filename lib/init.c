@@ -9,6 +9,7 @@
 #include "tcache.h"
 #include "util/lock.h"
 #include "util/report.h"
+#include "util/vg.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,8 +51,9 @@ static void read_options(void)
     init_options.quarantine_blocks = HARDEN_QUARANTINE_MAX;
   const char *on_misuse = secure_getenv("PALLOC_ON_MISUSE");
   report_misuse_continues = on_misuse != NULL && strcmp(on_misuse, "continue") == 0;
+  /* Under memcheck every call takes the slow path, where palloc describes its blocks (vg.h). */
   init_options.thread_caches = init_options.check_interval == 0 && !init_options.junk_on_free &&
-                               init_options.quarantine_blocks == 0;
+                               init_options.quarantine_blocks == 0 && !vg_memcheck();
 #ifdef PALLOC_DEBUG
   if (init_options.check_interval == 0)
     init_options.check_interval = DEBUG_CHECK_INTERVAL;
@@ -79,25 +81,31 @@ static void fork_prepare(void)
 {
   if (stdio_list_lock_usable())
     _IO_list_lock();
+  vg_enter();
   tcache_fork_prepare();
   harden_fork_prepare();
   backend_fork_prepare();
+  vg_leave();
 }
 
 static void fork_parent(void)
 {
+  vg_enter();
   backend_fork_parent();
   harden_fork_parent();
   tcache_fork_parent();
+  vg_leave();
   if (stdio_list_lock_usable())
     _IO_list_unlock();
 }
 
 static void fork_child(void)
 {
+  vg_enter();
   backend_fork_child();
   harden_fork_child();
   tcache_fork_child();
+  vg_leave();
   if (stdio_list_lock_usable())
     _IO_list_resetlock();
 }

@@ -51,8 +51,11 @@ static uint16_t bin_limit(unsigned cls)
 
 static uint64_t random_key(void)
 {
-  const uint64_t *random_bytes = (const uint64_t *)getauxval(AT_RANDOM);
-  uint64_t key = random_bytes ? random_bytes[1] : (uint64_t)(uintptr_t)&tcache_key;
+  /* AT_RANDOM points at 16 bytes with no particular alignment: copy, do not load a word. */
+  const unsigned char *random_bytes = (const unsigned char *)getauxval(AT_RANDOM);
+  uint64_t key = (uint64_t)(uintptr_t)&tcache_key;
+  if (random_bytes)
+    memcpy(&key, random_bytes + 8, sizeof key);
   key ^= (uint64_t)(uintptr_t)&registry_head * 0x9e3779b97f4a7c15ull;
   return key | 1; /* never NULL, never 16-aligned: never a plausible old link */
 }

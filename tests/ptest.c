@@ -72,6 +72,13 @@ unsigned ptest_slowdown(void)
   return n >= 1 ? (unsigned)n : 1;
 }
 
+unsigned ptest_stress(void)
+{
+  const char *text = getenv("PALLOC_TEST_STRESS");
+  long n = text ? strtol(text, NULL, 10) : 1;
+  return n >= 1 && n <= 1000 ? (unsigned)n : 1;
+}
+
 uint64_t rng_next(uint64_t *state)
 {
   uint64_t x = *state ? *state : 0x9e3779b97f4a7c15u;

@@ -41,9 +41,11 @@ void ptest_init(void);
 
 /* Loop counts are divided by this (PALLOC_TEST_SLOW=N, e.g. under valgrind; default 1). */
 unsigned ptest_slowdown(void);
+/* ... and multiplied by this (PALLOC_TEST_STRESS=N, make stress; default 1). */
+unsigned ptest_stress(void);
 static inline unsigned scaled(unsigned n)
 {
-  unsigned s = n / ptest_slowdown();
+  unsigned s = n * ptest_stress() / ptest_slowdown();
   return s ? s : 1;
 }
 

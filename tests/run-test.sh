@@ -5,7 +5,8 @@
 #   LIB   libpalloc-mmap, libpalloc-sbrk or libpalloc (the configured default backend)
 #   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD), unit
 #         (the backend's own test, backends/BACKEND/test_BACKEND_backend) or
-#         script (tests/AREA.sh LIB)
+#         script (tests/AREA.sh LIB), fuzz (tests/fuzz/run-fuzz.sh BACKEND) or valgrind
+#         (tests/valgrind/vg-planted.sh BACKEND)
 # Environment (set by make check): top_builddir, top_srcdir, PALLOC_DEFAULT_BACKEND, and
 # PALLOC_TEST_UNDER_VALGRIND=1 with VALGRIND for make check-valgrind.
 # By hand, from the build folder:
@@ -33,8 +34,8 @@ PALLOC_TEST_LIB=$so
 export PALLOC_TEST_BACKEND PALLOC_TEST_MODE PALLOC_TEST_LIB
 unset PALLOC_STATS PALLOC_CHECK
 
-# A hang is a failure, not a stuck build: every test has a deadline.
-limit=300
+# A hang is a failure, not a stuck build: every test has a deadline (longer for make stress).
+limit=$((300 * ${PALLOC_TEST_STRESS:-1}))
 wrap=""
 if [ "${PALLOC_TEST_UNDER_VALGRIND:-}" = 1 ]; then
   limit=1800
@@ -45,6 +46,7 @@ if [ "${PALLOC_TEST_UNDER_VALGRIND:-}" = 1 ]; then
   # allocator (somalloc=NONE); without it palloc would not run at all, and ptest_init()
   # would bail out ("a call of malloc was not counted").
   wrap="${VALGRIND:-valgrind} --quiet --error-exitcode=1 --soname-synonyms=somalloc=NONE"
+  wrap="$wrap --suppressions=$top_srcdir/tests/valgrind/check-valgrind.supp"
 fi
 
 case $mode in
@@ -58,6 +60,10 @@ case $mode in
     exec timeout -k 10 $limit $wrap "$top_builddir/backends/$backend/test_${backend}_backend" ;;
   script)
     exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/$area.sh" "$lib" ;;
+  fuzz)
+    exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/fuzz/run-fuzz.sh" "$backend" ;;
+  valgrind)
+    exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/valgrind/vg-planted.sh" "$backend" ;;
   *)
     echo "Bail out! $1: unknown mode $mode"
     exit 1 ;;

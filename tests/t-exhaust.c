@@ -1,5 +1,7 @@
 /* t-exhaust.c: under RLIMIT_AS, in a forked child, every API fails with NULL/ENOMEM (never a
- * crash), every success is aligned (and zeroed for calloc), and freeing brings recovery. */
+ * crash), every success is aligned (and zeroed for calloc), blocks made before stay intact and
+ * the heap consistent at the point of exhaustion, and freeing brings recovery: the same API
+ * then fills the address space again to at least half the first count. */
 #include "ptest.h"
 
 #include <errno.h>
@@ -109,7 +111,17 @@ static int child(enum api api)
   if (setrlimit(RLIMIT_AS, &lim) != 0)
     return 11;
   int failures = 0;
-  for (int s = 0; s < 4; s++) {
+  /* Made before the limit bites, checked after every exhaustion: failure must not corrupt. */
+  size_t sentinel_sizes[2] = {200, 200000};
+  unsigned char *sentinels[2];
+  for (int i = 0; i < 2; i++) {
+    sentinels[i] = malloc(sentinel_sizes[i]);
+    if (!sentinels[i])
+      return 12;
+    fill_pattern(sentinels[i], sentinel_sizes[i], 4242 + (uint64_t)i);
+  }
+  for (unsigned round = 0; round < 4 * ptest_stress(); round++) {
+    int s = (int)(round % 4);
     struct thread_arg t[4];
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -133,6 +145,12 @@ static int child(enum api api)
              r.count, r.bad);
       failures++;
     }
+    if (P.check_heap() != 0 || !pattern_ok(sentinels[0], sentinel_sizes[0], 4242) ||
+        !pattern_ok(sentinels[1], sentinel_sizes[1], 4243)) {
+      printf("# %s(%zu): heap inconsistent or earlier blocks damaged at exhaustion\n",
+             api_names[api], sizes[s]);
+      failures++;
+    }
     for (int i = 0; i < started; i++)
       free_list(t[i].head);
     free_list(head);
@@ -149,8 +167,19 @@ static int child(enum api api)
       printf("# %s(%zu): heap check failed after recovery\n", api_names[api], sizes[s]);
       failures++;
     }
+    /* Recovery is complete: the main thread alone fills the space again. */
+    struct node *again_head = NULL;
+    struct fill_result again_r = fill(api, sizes[s], &again_head);
+    free_list(again_head);
+    if (again_r.bad || again_r.count < r.count / 2) {
+      printf("# %s(%zu): after freeing, only %zu blocks (first time %zu), bad flags %#x\n",
+             api_names[api], sizes[s], again_r.count, r.count, again_r.bad);
+      failures++;
+    }
     fflush(stdout);
   }
+  for (int i = 0; i < 2; i++)
+    free(sentinels[i]);
   return failures ? 1 : 0;
 }
 
@@ -161,7 +190,7 @@ int test_exhaust(void)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-      alarm(60);
+      alarm(60 * ptest_stress());
       _exit(child((enum api)api));
     }
     int status = -1;

@@ -1,5 +1,8 @@
-/* t-threads.c: threads allocating with every API, handing blocks to each other through an
- * atomic transfer table (cross-thread frees), recreated every round; contents checked. */
+/* t-threads.c: threads allocating with malloc, calloc, aligned_alloc, memalign and
+ * posix_memalign, growing and shrinking their blocks with realloc, handing blocks to each other
+ * through an atomic transfer table (cross-thread frees and reallocs), recreated every round;
+ * every block's contents checked before it is freed, palloc_check_heap() every 100 steps of
+ * every thread while the others run. PALLOC_TEST_STRESS=N (make stress) runs N times longer. */
 #include "ptest.h"
 
 #include <malloc.h>
@@ -25,19 +28,29 @@ static unsigned char *make_block(uint64_t *rng)
   size_t k = rng_below(rng, 16);
   size_t size = sizeof(struct header) + ((size_t)1 << k) + rng_below(rng, (size_t)1 << k);
   unsigned char *p;
-  switch (rng_below(rng, 4)) {
+  size_t alignment = (size_t)1 << rng_below(rng, 13);
+  switch (rng_below(rng, 6)) {
   case 0:
     p = calloc(1, size);
     if (p && !all_bytes(p, size, 0))
       atomic_fetch_add(&broken, 1);
     break;
-  case 1: {
-    size_t alignment = (size_t)1 << rng_below(rng, 13);
+  case 1:
     p = aligned_alloc(alignment, size);
     if (p && !aligned_to(p, alignment))
       atomic_fetch_add(&broken, 1);
     break;
-  }
+  case 2:
+    p = memalign(alignment, size);
+    if (p && !aligned_to(p, alignment))
+      atomic_fetch_add(&broken, 1);
+    break;
+  case 3:
+    if (posix_memalign((void **)&p, alignment < 8 ? 8 : alignment, size) != 0)
+      p = NULL;
+    else if (!aligned_to(p, alignment))
+      atomic_fetch_add(&broken, 1);
+    break;
   default:
     p = malloc(size);
     break;
@@ -64,6 +77,27 @@ static void drop_block(unsigned char *p)
   free(p);
 }
 
+/* Grow or shrink one of this thread's blocks in place or by moving; the header and the
+ * pattern of the bytes kept must survive, and the block is re-patterned to its new size. */
+static unsigned char *resize_block(unsigned char *p, uint64_t *rng)
+{
+  struct header h;
+  memcpy(&h, p, sizeof h);
+  size_t size = sizeof h + 1 + rng_below(rng, 2 * h.size);
+  unsigned char *q = realloc(p, size);
+  if (q == NULL) {
+    atomic_fetch_add(&broken, 1);
+    return p;
+  }
+  size_t kept = (size < h.size ? size : h.size) - sizeof h;
+  if (!pattern_ok(q + sizeof h, kept, h.seed))
+    atomic_fetch_add(&broken, 1);
+  h.size = size;
+  memcpy(q, &h, sizeof h);
+  fill_pattern(q + sizeof h, size - sizeof h, h.seed);
+  return q;
+}
+
 static void *worker(void *arg)
 {
   uint64_t rng = (uintptr_t)arg;
@@ -71,9 +105,13 @@ static void *worker(void *arg)
   unsigned steps = scaled(6000);
   for (unsigned i = 0; i < steps; i++) {
     /* The checker walks this thread's cache and the shared heap while others allocate. */
-    if (i % 500 == 0 && P.check_heap() != 0)
+    if (i % 100 == 0 && P.check_heap() != 0)
       atomic_fetch_add(&heap_check_failures, 1);
     size_t l = rng_below(&rng, 64);
+    if (local[l] != NULL && rng_below(&rng, 4) == 0) {
+      local[l] = resize_block(local[l], &rng);
+      continue;
+    }
     drop_block(local[l]);
     local[l] = make_block(&rng);
     if (rng_below(&rng, 3) == 0) {
@@ -113,8 +151,9 @@ static void rounds(void)
     for (int i = 0; i < THREADS; i++)
       pthread_join(t[i], NULL);
   }
-  ok(atomic_load(&broken) == 0, "%u rounds x %d threads, cross-thread frees: %lu broken blocks",
-     nrounds, THREADS, atomic_load(&broken));
+  ok(atomic_load(&broken) == 0,
+     "%u rounds x %d threads (malloc, calloc, aligned_alloc, memalign, posix_memalign, realloc, "
+     "cross-thread frees): %lu broken blocks", nrounds, THREADS, atomic_load(&broken));
   ok(atomic_load(&heap_check_failures) == 0,
      "palloc_check_heap() from every thread while the others allocate: %lu failures",
      atomic_load(&heap_check_failures));

@@ -16,9 +16,10 @@
 
 #include <string.h>
 
-#ifdef HAVE_VALGRIND_MEMCHECK_H
+#if defined(HAVE_VALGRIND_MEMCHECK_H) && !defined(PALLOC_VALGRIND)
 #  include <valgrind/memcheck.h>
-/* Memory from sbrk reads zero (I10), which memcheck does not know. */
+/* Memory from sbrk reads zero (I10), which memcheck does not know. (With PALLOC_VALGRIND,
+ * os.c makes it NOACCESS instead and palloc's own reads of it count as defined: util/vg.h.) */
 #  define NOTE_ZERO_MEMORY(addr, len) VALGRIND_MAKE_MEM_DEFINED((addr), (len))
 #else
 #  define NOTE_ZERO_MEMORY(addr, len) ((void)0)

@@ -1,6 +1,7 @@
 /* report.c: one-line messages on stderr without allocating (see report.h). */
 #include "config.h"
 #include "util/report.h"
+#include "util/vg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,8 @@ static void write_misuse_line(const char *problem, const void *ptr, const char *
 _Noreturn void report_misuse(const char *problem, const void *ptr, const char *function)
 {
   write_misuse_line(problem, ptr, function);
+  if (vg_memcheck())
+    vg_error_reporting(true); /* memcheck warns of a thread that ends with reporting off */
   abort();
 }
 
