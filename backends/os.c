@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,8 +27,10 @@ uint64_t tag_secret = 0x9e3779b97f4a7c15ull;
 /* Called once by the front end's initialisation, before the first block is sealed. */
 void tag_secret_init(void)
 {
-  const uint64_t *random_bytes = (const uint64_t *)getauxval(AT_RANDOM);
-  uint64_t key = random_bytes ? random_bytes[0] : (uint64_t)(uintptr_t)&mapped_bytes;
+  const void *random_bytes = (const void *)getauxval(AT_RANDOM); /* 16 bytes, maybe unaligned */
+  uint64_t key = (uint64_t)(uintptr_t)&mapped_bytes;
+  if (random_bytes != NULL)
+    memcpy(&key, random_bytes, sizeof key);
   tag_secret = (key * 0xbf58476d1ce4e5b9ull) | 1;
 }
 
