@@ -5,8 +5,10 @@
 # then calls stop_trace. start_trace:
 #   - creates a session writing to DIR (default: ./palloc-trace-DATE-PID); `lttng create`
 #     spawns a session daemon when none runs;
-#   - enables palloc:* with the vpid, vtid, procname and ip contexts, and the events that let
+#   - enables palloc:* with the vpid, vtid and ip contexts, and the events that let
 #     `babeltrace2 --debug-info` resolve addresses (lttng_ust_statedump:*, lttng_ust_lib:*),
+#     which also name each process (lttng_ust_statedump:procname; a procname context would
+#     repeat the name in every event and nearly double the time babeltrace2 takes to read it),
 #     in a channel large enough, and blocking (LTTNG_UST_ALLOW_BLOCKING), so that a run of
 #     millions of events loses none unless the consumer stalls for a whole second;
 #   - preloads libpalloc-lttng.so (the probes), liblttng-ust-fork.so (forked children are
@@ -74,7 +76,7 @@ start_trace() {
     palloc_lttng enable-event -u $s -c palloc 'palloc:*' &&
     palloc_lttng enable-event -u $s -c palloc 'lttng_ust_statedump:*' &&
     palloc_lttng enable-event -u $s -c palloc 'lttng_ust_lib:*' &&
-    palloc_lttng add-context -u $s -c palloc -t vpid -t vtid -t procname -t ip &&
+    palloc_lttng add-context -u $s -c palloc -t vpid -t vtid -t ip &&
     palloc_lttng start "$palloc_trace_session" ||
     palloc_trace_fail "could not set up the LTTng session $palloc_trace_session"
   LD_PRELOAD="$probes:liblttng-ust-fork.so.1:liblttng-ust-dl.so.1${LD_PRELOAD:+:$LD_PRELOAD}"

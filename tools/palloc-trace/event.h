@@ -34,6 +34,7 @@ enum pt_kind {
   PT_EV_HEAP_SHRINK,/* palloc:heap_shrink */
   PT_EV_FLUSH,      /* palloc:tcache_flush */
   PT_EV_MODULE,     /* lttng_ust_statedump:bin_info, lttng_ust_lib:load: an object mapped */
+  PT_EV_PROCNAME,   /* lttng_ust_statedump:procname: the process's name (procname) */
 };
 
 struct pt_event {
@@ -41,7 +42,8 @@ struct pt_event {
   enum pt_function function; /* PT_EV_CALL */
   uint64_t ts;               /* ns from the clock's origin */
   int64_t vpid, vtid;        /* contexts; -1 when the trace lacks them */
-  const char *procname;      /* context, NULL when absent; valid during the callback only */
+  const char *procname;      /* context (or PT_EV_PROCNAME's payload), NULL when absent;
+                                valid during the callback only */
   uint64_t ptr;              /* result block (0: none or failed), or the block freed */
   uint64_t in_ptr;           /* realloc, reallocarray: the block passed in */
   uint64_t size;             /* requested bytes */

@@ -94,7 +94,7 @@ struct counting {
 static void on_event(const struct pt_event *event, void *data)
 {
   struct counting *counting = data;
-  if (event->kind != PT_EV_MODULE)
+  if (event->kind != PT_EV_MODULE && event->kind != PT_EV_PROCNAME)
     counting->palloc_events++;
   pt_model_add(counting->model, event);
 }

@@ -88,7 +88,8 @@ static struct pt_process *process_of(struct pt_model *model, const struct pt_eve
     process = process_new(event->vpid, event);
     g_hash_table_insert(model->processes, key_of((uint64_t)event->vpid), process);
   }
-  if (!process->has_main_procname && event->vtid == event->vpid && event->procname != NULL) {
+  bool names_process = event->kind == PT_EV_PROCNAME || event->vtid == event->vpid;
+  if (!process->has_main_procname && names_process && event->procname != NULL) {
     g_free(process->procname); /* other threads may be named otherwise (LTTng's own) */
     process->procname = g_strdup(event->procname);
     process->has_main_procname = true;

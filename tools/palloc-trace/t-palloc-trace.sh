@@ -6,7 +6,9 @@
 # peak, temporaries, callers (function, file and line, from the MARK comments of planted.c)
 # and misuse planted there, in text, JSON and SVG; then that bad input (missing, empty,
 # truncated, non-palloc trace folders) gives one line on stderr and exit status 1.
-# Traces go to tools/palloc-trace/t-palloc-trace.out/ in the build tree.
+# Traces go to tools/palloc-trace/t-palloc-trace.out/ in the build tree. A session records
+# the programs of every session of the user that enable palloc:* events (LTTng's per-user
+# buffers), so the checks look at planted's own processes and callers.
 #
 # By hand, from the build folder: sh SRCDIR/tools/palloc-trace/t-palloc-trace.sh
 set -u
@@ -22,7 +24,7 @@ out=$top_builddir/tools/palloc-trace/t-palloc-trace.out
 python=/usr/bin/python3
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK PALLOC_RUN_TRACE_SUMMARY
 
-echo "1..16"
+echo "1..17"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -105,7 +107,7 @@ verdict "leaks: 7 blocks, 7596 bytes, by caller with function and planted.c line
 
 check_json "$JSON_COMMON
 assert main['peak_live_bytes'] == 7596 + 3 * 1048576, main['peak_live_bytes']
-assert d['peak_live_bytes'] == main['peak_live_bytes'], d['peak_live_bytes']
+assert d['peak_live_bytes'] >= main['peak_live_bytes'], d['peak_live_bytes']  # other sessions' programs may add
 assert main['peak_heap_bytes'] >= main['peak_live_bytes']
 "
 verdict "peak live bytes: exactly 7596 + 3 MiB" $?
@@ -123,13 +125,13 @@ assert sum(r['temporaries'] for r in mine(temps)) == 9, mine(temps)
 verdict "temporary allocations: 7 from make_temporaries, 1 each from make_pair and make_peak" $?
 
 check_json "$JSON_COMMON
-hot = d['hot_by_bytes']
+hot = mine(d['hot_by_bytes'])
 top = hot[0]
 assert (top['function'], top['line'], top['bytes'], top['allocations']) == ('make_peak', env['LINE_PEAK'], 3 * 1048576, 3), top
 calls = at(d['hot_by_calls'], 'LINES_SMALL')
 assert calls['allocations'] == 5, calls
 mib = [b for b in d['size_histogram'] if b['min'] == 1048576]
-assert mib == [{'min': 1048576, 'max': 2097151, 'count': 3}], mib
+assert len(mib) == 1 and mib[0]['count'] >= 3, mib
 assert sum(b['count'] for b in d['size_histogram']) == d['allocations']
 assert sum(b['count'] for b in d['lifetime_histogram_ns']) > 0
 "
@@ -186,7 +188,17 @@ assert d["double_frees"] == 1, d["double_frees"]
 ' "$out/misuse.json"
 verdict "misuse: the double free (and where it was first freed) and the unknown free" $?
 
-# 11-16. Bad input: one line on stderr, exit status 1, no crash.
+# 11. Several readers (one process per share of the streams, merged by time) report what
+# one reader does.
+PALLOC_TRACE_READERS=1 "$report" --json "$out/misuse" >"$out/readers-1.json" &&
+  PALLOC_TRACE_READERS=3 "$report" --json "$out/misuse" >"$out/readers-3.json" &&
+  PALLOC_TRACE_READERS=1 "$report" --json "$out/planted" >"$out/planted-1.json" &&
+  PALLOC_TRACE_READERS=2 "$report" --json "$out/planted" >"$out/planted-2.json" &&
+  cmp -s "$out/readers-1.json" "$out/readers-3.json" &&
+  cmp -s "$out/planted-1.json" "$out/planted-2.json"
+verdict "the same report from one reader and from several merged" $?
+
+# 12-17. Bad input: one line on stderr, exit status 1, no crash.
 bad_input() {
   what=$1
   shift
