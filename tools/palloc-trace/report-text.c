@@ -74,7 +74,8 @@ static void print_ranking(FILE *out, const struct pt_report *report, enum pt_ran
     fprintf(out, "  vpid %lld  %s\n", (long long)row->process->vpid, where);
   }
   if (rows->len > report->top)
-    fprintf(out, "  ... %u more callers\n", rows->len - report->top);
+    fprintf(out, "  ... %u more caller%s\n", rows->len - report->top,
+            rows->len - report->top == 1 ? "" : "s");
   g_array_free(rows, TRUE);
 }
 
