@@ -216,6 +216,23 @@ static void note_misuse(struct pt_process *process, const struct pt_event *event
   g_array_append_val(process->misuse, misuse);
 }
 
+/* The address is handed out again while its block is live: a realloc's old block reported
+ * late, or a lost free. The block waits in `displaced`; one already waiting there is given
+ * up for lost (no longer live, counted in lost_displaced). */
+static void displace(struct pt_model *model, struct pt_process *process, uint64_t ptr,
+                     struct pt_block *block)
+{
+  struct pt_block *waiting = g_hash_table_lookup(process->displaced, key_of(ptr));
+  if (waiting != NULL) {
+    totals_remove_live(&process->totals, waiting);
+    totals_remove_live(&model->all, waiting);
+    thread_add_live(process, waiting->tid, -(int64_t)waiting->size);
+    process->lost_displaced++;
+  }
+  g_hash_table_steal(process->blocks, key_of(ptr));
+  g_hash_table_replace(process->displaced, key_of(ptr), block);
+}
+
 static void add_block(struct pt_model *model, struct pt_process *process,
                       const struct pt_event *event)
 {
@@ -223,9 +240,7 @@ static void add_block(struct pt_model *model, struct pt_process *process,
   thread->serial++;
   struct pt_block *block = g_hash_table_lookup(process->blocks, key_of(event->ptr));
   if (block != NULL && block->is_live) {
-    /* handed out again while live: a realloc's old block reported late (or a lost free) */
-    g_hash_table_steal(process->blocks, key_of(event->ptr));
-    g_hash_table_replace(process->displaced, key_of(event->ptr), block);
+    displace(model, process, event->ptr, block);
     block = NULL;
   }
   if (block == NULL) {
@@ -481,9 +496,9 @@ static void count_leaks(struct pt_process *process)
   g_hash_table_iter_init(&iter, process->displaced);
   while (g_hash_table_iter_next(&iter, NULL, &value))
     displaced_bytes += ((const struct pt_block *)value)->size;
-  totals->displaced = g_hash_table_size(process->displaced);
+  totals->displaced = g_hash_table_size(process->displaced) + process->lost_displaced;
   /* M1: every live record counted once, with its size */
-  assert(totals->leaked_blocks + totals->displaced == totals->live_blocks);
+  assert(totals->leaked_blocks + g_hash_table_size(process->displaced) == totals->live_blocks);
   assert(totals->leaked_bytes + displaced_bytes == totals->live_bytes);
 }
 

@@ -89,6 +89,7 @@ struct pt_process {
   GArray *modules;       /* struct pt_module */
   GArray *misuse;        /* struct pt_misuse */
   uint64_t first_ts, last_ts;
+  uint64_t lost_displaced; /* displaced blocks given up (see model.c) */
   void *symbols;         /* symbols.c's cache for this process */
 };
 
