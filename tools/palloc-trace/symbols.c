@@ -4,6 +4,12 @@
  * uses addr - 1, since a return address lies after the call and may already belong to the
  * next line or, after a call that does not return, to the next function. Results are cached
  * per process: reports resolve each caller once.
+ *
+ * Why not babeltrace2's filter.lttng-utils.debug-info: it resolves every event's ip as it
+ * passes (a cost per event, where the reports need a few hundred callers), and it looks up
+ * the return address itself, so its file:line is the line after the call or, here, often
+ * empty (babeltrace2 2.0.4 showed `leak_a+0xe` with no source for a call that addr2line and
+ * libdw place on its line).
  */
 #include "symbols.h"
 
