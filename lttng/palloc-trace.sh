@@ -29,7 +29,8 @@ palloc_lttng() {
   (unset LD_PRELOAD LTTNG_UST_ALLOW_BLOCKING; exec lttng "$@" >/dev/null)
 }
 
-# palloc-trace: installed next to palloc-run, or in the build tree's tools/palloc-trace/.
+# palloc-trace: installed next to palloc-run, in the build tree's tools/palloc-trace/, or on
+# PATH.
 palloc_trace_find_report() {
   here=$(dirname "$0")
   for tool in "$here/palloc-trace" "$here/palloc-trace/palloc-trace"; do
@@ -38,7 +39,7 @@ palloc_trace_find_report() {
       return 0
     fi
   done
-  return 1
+  command -v palloc-trace
 }
 
 # The probe library: next to the palloc library palloc-run chose, else in its library dirs.
