@@ -6,9 +6,10 @@
 # peak, temporaries, callers (function, file and line, from the MARK comments of planted.c)
 # and misuse planted there, in text, JSON and SVG; then that bad input (missing, empty,
 # truncated, non-palloc trace folders) gives one line on stderr and exit status 1.
-# Traces go to tools/palloc-trace/t-palloc-trace.out/ in the build tree. A session records
-# the programs of every session of the user that enable palloc:* events (LTTng's per-user
-# buffers), so the checks look at planted's own processes and callers.
+# Traces go to tools/palloc-trace/t-palloc-trace.out/ in the build tree (kept when a test
+# fails). A session records the programs of every session of the user that enable palloc:*
+# events (LTTng's per-user buffers), so the checks look at planted's own processes and
+# callers.
 #
 # By hand, from the build folder: sh SRCDIR/tools/palloc-trace/t-palloc-trace.sh
 set -u
@@ -26,8 +27,9 @@ unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK PALLOC_RUN_TRACE_S
 
 echo "1..17"
 n=0
+failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
 verdict() { if [ "$2" -eq 0 ]; then ok "$1"; else not_ok "$1"; fi; }
 bail() { echo "Bail out! $*"; exit 1; }
 
@@ -243,3 +245,7 @@ verdict "bad input: an LTTng trace without palloc events" $?
 status=$?
 "$report" --help | grep -q "^Usage: palloc-trace" && [ $status -eq 2 ]
 verdict "usage: no folder is a usage error (2); --help" $?
+
+# The traces are kept when a test failed.
+[ $failed -eq 0 ] && rm -rf "$out"
+exit $failed
