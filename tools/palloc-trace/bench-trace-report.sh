@@ -3,8 +3,9 @@
 #
 # Records a trace of 10 million events (lttng/tests/trace-known million: 5 million
 # malloc/free pairs) with palloc-run --trace, then times palloc-trace on it (the full text
-# report, 3 runs) and prints events per second, of wall time and of CPU time. The trace (about 1 GB) goes to
-# $BENCH_TRACE_DIR (default: a folder in /tmp) and is removed at the end unless KEEP=1.
+# report, 3 runs) and prints events per second, of wall time and of CPU time. The trace
+# (about 500 MB) goes to $BENCH_TRACE_DIR (default: a folder in /tmp) and is removed at the end unless KEEP=1;
+# REUSE=1 times an existing trace in $BENCH_TRACE_DIR again instead of recording one.
 # Run from the build folder. PAIRS=N changes the number of pairs.
 set -eu
 
@@ -15,11 +16,15 @@ report=$top_builddir/tools/palloc-trace/palloc-trace
 known=$top_builddir/lttng/tests/trace-known
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-rm -rf "$dir"
-echo "bench-trace-report: recording $((2 * pairs)) events into $dir"
-PALLOC_RUN_TRACE_SUMMARY=0 PALLOC_RUN_LIBDIR=$top_builddir/.libs \
-  PALLOC_RUN_TRACE_SH=$top_srcdir/lttng/palloc-trace.sh \
-  "$top_builddir/tools/palloc-run" --trace="$dir" -- "$known" million /dev/null "$pairs"
+if [ "${REUSE:-0}" = 1 ] && [ -d "$dir" ]; then
+  echo "bench-trace-report: reusing the trace in $dir"
+else
+  rm -rf "$dir"
+  echo "bench-trace-report: recording $((2 * pairs)) events into $dir"
+  PALLOC_RUN_TRACE_SUMMARY=0 PALLOC_RUN_LIBDIR=$top_builddir/.libs \
+    PALLOC_RUN_TRACE_SH=$top_srcdir/lttng/palloc-trace.sh \
+    "$top_builddir/tools/palloc-run" --trace="$dir" -- "$known" million /dev/null "$pairs"
+fi
 du -sh "$dir"
 
 # Wall time depends on what else the shared machine runs; CPU time (user + system, the

@@ -51,6 +51,8 @@ struct reader {
   void *data;
   struct pt_read_result *result;
   GHashTable *classes; /* const bt_event_class * -> struct class_info * */
+  const bt_event_class *last_class; /* the class of the previous event, and its info */
+  struct class_info *last_info;
   bt_message_iterator *iterator;
 };
 
@@ -110,9 +112,14 @@ static void find_members(const bt_field_class *structure, const char *const *nam
 static struct class_info *class_info_of(struct reader *reader, const bt_event *event)
 {
   const bt_event_class *event_class = bt_event_borrow_class_const(event);
+  if (event_class == reader->last_class)
+    return reader->last_info;
   struct class_info *info = g_hash_table_lookup(reader->classes, event_class);
-  if (info != NULL)
+  if (info != NULL) {
+    reader->last_class = event_class;
+    reader->last_info = info;
     return info;
+  }
   info = g_new0(struct class_info, 1);
   const char *name = bt_event_class_get_name(event_class);
   classify(info, name != NULL ? name : "");
