@@ -13,7 +13,9 @@
  *   temporaries: 7 from make_temporaries, 1 from the second malloc of make_pair, none from
  *          its first, 1 from make_peak (its last block is freed first); no other;
  *   a forked child leaks 2 x 777 bytes from leak_in_child and exits; the parent waits.
- * It prints nothing (stdio would allocate).
+ * It prints nothing (stdio would allocate). With PLANTED_PIDS=FILE it writes its pid, then
+ * each child's, one a line, to FILE, so that the test can tell its processes from those of
+ * other sessions' programs (LTTng records all the user's traced programs in every session).
  */
 #define _GNU_SOURCE
 /* Each call where it is written, whatever CFLAGS say: no unrolled loops, no tail calls. */
@@ -22,6 +24,8 @@
 #else
 #pragma GCC optimize("O0")
 #endif
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -81,6 +85,20 @@ __attribute__((noinline)) static void leak_in_child(void)
   keep[11] = malloc(777); /* MARK leak_in_child_2 */
 }
 
+/* One line "PID\n" to $PLANTED_PIDS, formatted without allocating. */
+static void note_pid(pid_t pid)
+{
+  const char *path = getenv("PLANTED_PIDS");
+  if (path == NULL)
+    return;
+  char line[32];
+  int length = snprintf(line, sizeof line, "%d\n", (int)pid);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0 || write(fd, line, (size_t)length) != length)
+    abort();
+  close(fd);
+}
+
 static void run_child(void (*body)(void))
 {
   pid_t pid = fork();
@@ -88,8 +106,10 @@ static void run_child(void (*body)(void))
     body();
     _exit(0);
   }
-  if (pid > 0)
+  if (pid > 0) {
+    note_pid(pid);
     waitpid(pid, NULL, 0);
+  }
 }
 
 __attribute__((noinline)) static void double_free(void)
@@ -108,6 +128,7 @@ __attribute__((noinline)) static void free_unknown(void)
 
 int main(int argc, char **argv)
 {
+  note_pid(getpid());
   if (argc > 1 && strcmp(argv[1], "misuse") == 0) {
     run_child(double_free);
     run_child(free_unknown);
