@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 packages="build-essential autoconf automake libtool pkg-config valgrind gdb python3 perl git
   sqlite3 liblttng-ust-dev lttng-tools babeltrace2 libbabeltrace2-dev python3-bt2 clang groff
-  man-db"
+  man-db libdw-dev libglib2.0-dev"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

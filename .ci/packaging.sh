@@ -30,7 +30,7 @@ step() { echo "=== $me: $* ($(elapsed) s)"; }
 
 # ---- Dependencies: the tools, and the source package's Build-Depends ----------------------
 packages="build-essential dpkg-dev debhelper lintian pkg-config groff-base man-db
-  liblttng-ust-dev"
+  liblttng-ust-dev libbabeltrace2-dev libdw-dev libglib2.0-dev"
 ci_need $packages
 dpkg-checkbuilddeps debian/control || fail "Build-Depends of debian/control not installed (update \$packages here)"
 
@@ -176,10 +176,13 @@ for lib in /usr/lib/*/palloc/libpalloc-*.so.0; do
     *) fail "palloc-run --backend=$backend --stats -- true printed: $out" ;;
   esac
 done
-for page in palloc.3 palloc_check_heap.3 palloc-run.1; do
+out=$(palloc-trace --version 2>&1) || fail "palloc-trace --version failed: $out"
+out=$(palloc-trace /nonexistent 2>&1) && fail "palloc-trace on a missing folder succeeded"
+echo "palloc-trace is installed; on a missing folder it says: $out"
+for page in palloc.3 palloc_check_heap.3 palloc-run.1 palloc-trace.1; do
   man -w "${page%.*}" >/dev/null 2>&1 || fail "man page ${page} not found by man -w"
 done
-echo "man -w finds palloc(3), palloc_check_heap(3), palloc-run(1)"
+echo "man -w finds palloc(3), palloc_check_heap(3), palloc-run(1), palloc-trace(1)"
 
 # ---- 4. Purge ------------------------------------------------------------------------------
 step "apt-get purge"

@@ -5,23 +5,41 @@
 # then calls stop_trace. start_trace:
 #   - creates a session writing to DIR (default: ./palloc-trace-DATE-PID); `lttng create`
 #     spawns a session daemon when none runs;
-#   - enables palloc:* with the vpid, vtid, procname and ip contexts, and the events that let
+#   - enables palloc:* with the vpid, vtid and ip contexts, and the events that let
 #     `babeltrace2 --debug-info` resolve addresses (lttng_ust_statedump:*, lttng_ust_lib:*),
+#     which also name each process (lttng_ust_statedump:procname; a procname context would
+#     repeat the name in every event and nearly double the time babeltrace2 takes to read it),
 #     in a channel large enough, and blocking (LTTNG_UST_ALLOW_BLOCKING), so that a run of
 #     millions of events loses none unless the consumer stalls for a whole second;
 #   - preloads libpalloc-lttng.so (the probes), liblttng-ust-fork.so (forked children are
 #     traced) and liblttng-ust-dl.so (libraries the program dlopens are resolved too).
-# stop_trace stops and destroys the session (the trace stays) and says where the trace is;
+# stop_trace stops and destroys the session (the trace stays), says where the trace is and,
+# when palloc-trace is there (next to palloc-run, installed or in the build tree), prints its
+# short summary of the trace on stderr (PALLOC_RUN_TRACE_SUMMARY=0: not);
 # LTTng itself warns on stderr if any event was discarded.
 #
-# The lttng commands run without LD_PRELOAD: only the program and its children are traced.
+# The lttng commands run without LD_PRELOAD, and not through env(1), which would be traced
+# itself: only the program and its children are traced.
 # PALLOC_TRACE_SUBBUF_SIZE and PALLOC_TRACE_NUM_SUBBUF override the channel's buffers.
 
 palloc_trace_session=
 palloc_trace_dir=
 
 palloc_lttng() {
-  env -u LD_PRELOAD -u LTTNG_UST_ALLOW_BLOCKING lttng "$@" >/dev/null
+  (unset LD_PRELOAD LTTNG_UST_ALLOW_BLOCKING; exec lttng "$@" >/dev/null)
+}
+
+# palloc-trace: installed next to palloc-run, in the build tree's tools/palloc-trace/, or on
+# PATH.
+palloc_trace_find_report() {
+  here=$(dirname "$0")
+  for tool in "$here/palloc-trace" "$here/palloc-trace/palloc-trace"; do
+    if [ -f "$tool" ] && [ -x "$tool" ]; then
+      echo "$tool"
+      return 0
+    fi
+  done
+  command -v palloc-trace
 }
 
 # The probe library: next to the palloc library palloc-run chose, else in its library dirs.
@@ -59,7 +77,7 @@ start_trace() {
     palloc_lttng enable-event -u $s -c palloc 'palloc:*' &&
     palloc_lttng enable-event -u $s -c palloc 'lttng_ust_statedump:*' &&
     palloc_lttng enable-event -u $s -c palloc 'lttng_ust_lib:*' &&
-    palloc_lttng add-context -u $s -c palloc -t vpid -t vtid -t procname -t ip &&
+    palloc_lttng add-context -u $s -c palloc -t vpid -t vtid -t ip &&
     palloc_lttng start "$palloc_trace_session" ||
     palloc_trace_fail "could not set up the LTTng session $palloc_trace_session"
   LD_PRELOAD="$probes:liblttng-ust-fork.so.1:liblttng-ust-dl.so.1${LD_PRELOAD:+:$LD_PRELOAD}"
@@ -68,7 +86,10 @@ start_trace() {
 }
 
 stop_trace() {
-  env -u LD_PRELOAD lttng stop "$palloc_trace_session" >/dev/null
+  palloc_lttng stop "$palloc_trace_session"
   palloc_lttng destroy "$palloc_trace_session"
-  echo "${me:-palloc-run}: trace written to $palloc_trace_dir (read it with: babeltrace2 --debug-info $palloc_trace_dir)" >&2
+  echo "${me:-palloc-run}: trace written to $palloc_trace_dir (read it with: palloc-trace $palloc_trace_dir, or babeltrace2 --debug-info $palloc_trace_dir)" >&2
+  [ "${PALLOC_RUN_TRACE_SUMMARY:-1}" = 0 ] && return 0
+  report=$(palloc_trace_find_report) || return 0
+  (unset LD_PRELOAD LTTNG_UST_ALLOW_BLOCKING; exec "$report" --summary "$palloc_trace_dir" >&2)
 }
