@@ -564,11 +564,11 @@ static void mapped_unlink(struct mapped_header *header)
  * reused within MAPPING_CACHE_MAX_AGE backend calls, or pushed out by newer ones, is unmapped,
  * and malloc_trim() empties the cache. */
 #define MAPPING_CACHE_SLOTS 16
-#define MAPPING_CACHE_MAX_BYTES ((size_t)32 << 20)
+#define MAPPING_CACHE_MAX_BYTES ((size_t)64 << 20)
 #define MAPPING_CACHE_MAX_AGE 4096
 #define HOUSEKEEPING_EVERY 64 /* frees between two looks at idle pages and cache ages */
 #define PAGE_RELEASE_AGE 256  /* frees after which free pages still unused are given back */
-#define MAPPING_CACHE_MAX_ENTRY (MAPPING_CACHE_MAX_BYTES / 2) /* the largest mapping kept */
+#define MAPPING_CACHE_MAX_ENTRY (MAPPING_CACHE_MAX_BYTES / 4) /* the largest mapping kept */
 #define MAPPING_GRANULE ((size_t)64 << 10) /* mapped block lengths are multiples of this, so
                                              pieces of cached mappings fit each other */
 #define MAPPING_SPLIT_MIN ((size_t)64 << 10) /* a longer unused tail goes back to the cache */
