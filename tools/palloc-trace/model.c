@@ -205,8 +205,8 @@ static void note_misuse(struct pt_process *process, const struct pt_event *event
     totals->double_frees++;
   else
     totals->unknown_frees++;
-  caller_of(process, event->caller)->bad_frees++;
-  if (process->misuse->len >= PT_MISUSE_EXAMPLES)
+  uint64_t caller_bad_frees = ++caller_of(process, event->caller)->bad_frees;
+  if (caller_bad_frees > PT_MISUSE_PER_CALLER || process->misuse->len >= PT_MISUSE_EXAMPLES)
     return;
   struct pt_misuse misuse = {
     .is_double = freed != NULL, .ptr = ptr, .caller = event->caller, .ts = event->ts,

@@ -66,8 +66,11 @@ struct pt_module {
   char *path;
 };
 
-/* A bad free, kept for the report (the first PT_MISUSE_EXAMPLES of each process). */
-#define PT_MISUSE_EXAMPLES 16
+/* A bad free, kept for the report: the first PT_MISUSE_PER_CALLER of each caller, so that
+ * the many frees of one caller (e.g. LTTng-UST freeing, in a forked child, what the parent
+ * allocated before tracing) do not hide the others, up to PT_MISUSE_EXAMPLES per process. */
+#define PT_MISUSE_PER_CALLER 4
+#define PT_MISUSE_EXAMPLES 1024
 struct pt_misuse {
   bool is_double;
   uint64_t ptr, caller, ts;
