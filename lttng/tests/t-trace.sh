@@ -22,12 +22,7 @@ out=$top_builddir/lttng/tests/t-trace.out
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK
 
 echo "1..19"
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-verdict() { if [ "$2" -eq 0 ]; then ok "$1"; else not_ok "$1"; fi; }
-bail() { echo "Bail out! $*"; exit 1; }
+. "$top_srcdir/tests/tap-sh.sh"
 
 command -v lttng >/dev/null || bail "lttng (lttng-tools) is not installed"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import bt2' 2>/dev/null ||

@@ -26,12 +26,7 @@ python=/usr/bin/python3
 unset LD_PRELOAD PALLOC_STATS PALLOC_CHECK PALLOC_TRACE_STACK PALLOC_RUN_TRACE_SUMMARY
 
 echo "1..17"
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-verdict() { if [ "$2" -eq 0 ]; then ok "$1"; else not_ok "$1"; fi; }
-bail() { echo "Bail out! $*"; exit 1; }
+. "$top_srcdir/tests/tap-sh.sh"
 
 command -v lttng >/dev/null || bail "lttng (lttng-tools) is not installed"
 [ -x "$python" ] || bail "$python is missing"
