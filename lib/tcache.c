@@ -105,6 +105,7 @@ static void on_thread_exit(void *arg)
 void tcache_init(bool enabled)
 {
   size_class_init();
+  transfer_init();
   tcache_key = random_key();
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;

@@ -11,23 +11,44 @@
 
 #include <string.h>
 
-struct transfer_bin {
-  uint32_t count;                    /* blocks in slots[0 .. count-1] */
-  void *slots[TRANSFER_CAPACITY];
+/* A class's lock and count, apart from its slots: these 5 KiB of initialised data are all a
+ * single-threaded process touches (an empty class is seen without the lock); the slots are
+ * zero pages (.bss) written only for the classes whose blocks change threads. */
+struct transfer_head {
+  palloc_lock lock;
+  uint32_t count;                    /* blocks in slots_of(cls)[0 .. count-1] */
 };
 
-/* The locks apart from the slots: 4 KiB of initialised data, the slots zero pages (.bss)
- * touched only for the classes a program uses. */
-static palloc_lock transfer_locks[CLASS_COUNT] = { [0 ... CLASS_COUNT - 1] = PALLOC_LOCK_INIT };
-static struct transfer_bin transfer_bins[CLASS_COUNT];
+static struct transfer_head transfer_heads[CLASS_COUNT] = {
+  [0 ... CLASS_COUNT - 1] = { .lock = PALLOC_LOCK_INIT, .count = 0 }
+};
+/* All classes' slots in one array, each class's capacity_of(c) slots after the previous
+ * class's (slot_start[c]), so that the classes of small blocks, which hold the most, do not
+ * leave unused slot rows between them: a program whose blocks change threads in every class
+ * touches about 40 KiB of slots rather than 103 KiB. */
+static void *transfer_slot_array[CLASS_COUNT * TRANSFER_CAPACITY];
+static uint32_t slot_start[CLASS_COUNT];
 
-static struct transfer_bin *bin_locked(unsigned cls)
+static void **slots_of(unsigned cls) { return &transfer_slot_array[slot_start[cls]]; }
+
+static struct transfer_head *head_locked(unsigned cls)
 {
-  lock_acquire(&transfer_locks[cls]);
-  return &transfer_bins[cls];
+  lock_acquire(&transfer_heads[cls].lock);
+  return &transfer_heads[cls];
 }
 
-static void bin_unlock(unsigned cls) { lock_release(&transfer_locks[cls]); }
+static void head_unlock(unsigned cls) { lock_release(&transfer_heads[cls].lock); }
+
+/* The count without the lock: a hint (exact only under the lock). */
+static uint32_t count_hint(unsigned cls)
+{
+  return __atomic_load_n(&transfer_heads[cls].count, __ATOMIC_RELAXED);
+}
+
+static void set_count(struct transfer_head *head, uint32_t count)
+{
+  __atomic_store_n(&head->count, count, __ATOMIC_RELAXED);
+}
 
 /* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the big classes so
  * that a class holds about TRANSFER_BYTES at most. */
@@ -39,35 +60,50 @@ static uint32_t capacity_of(unsigned cls)
   return count < TRANSFER_CAPACITY ? (uint32_t)count : TRANSFER_CAPACITY;
 }
 
+void transfer_init(void)
+{
+  uint32_t next = 0;
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    slot_start[cls] = next;
+    next += capacity_of(cls);
+  }
+}
+
 size_t transfer_put(unsigned cls, void **blocks, size_t count)
 {
-  struct transfer_bin *bin = bin_locked(cls);
   uint32_t capacity = capacity_of(cls);
-  size_t room = bin->count < capacity ? capacity - bin->count : 0;
+  if (count_hint(cls) >= capacity)
+    return 0;
+  struct transfer_head *head = head_locked(cls);
+  size_t room = head->count < capacity ? capacity - head->count : 0;
   size_t n = count < room ? count : room;
-  memcpy(&bin->slots[bin->count], blocks, n * sizeof *blocks);
-  bin->count += (uint32_t)n;
-  bin_unlock(cls);
+  memcpy(&slots_of(cls)[head->count], blocks, n * sizeof *blocks);
+  set_count(head, head->count + (uint32_t)n);
+  head_unlock(cls);
   return n;
 }
 
 size_t transfer_take(unsigned cls, void **blocks, size_t count)
 {
-  struct transfer_bin *bin = bin_locked(cls);
-  size_t n = count < bin->count ? count : bin->count;
-  bin->count -= (uint32_t)n;
-  memcpy(blocks, &bin->slots[bin->count], n * sizeof *blocks);
-  bin_unlock(cls);
+  if (count_hint(cls) == 0)
+    return 0;
+  struct transfer_head *head = head_locked(cls);
+  size_t n = count < head->count ? count : head->count;
+  set_count(head, head->count - (uint32_t)n);
+  memcpy(blocks, &slots_of(cls)[head->count], n * sizeof *blocks);
+  head_unlock(cls);
   return n;
 }
 
 bool transfer_holds(unsigned cls, void *payload)
 {
-  struct transfer_bin *bin = bin_locked(cls);
+  if (count_hint(cls) == 0)
+    return false;
+  struct transfer_head *head = head_locked(cls);
   bool held = false;
-  for (uint32_t i = 0; i < bin->count && !held; i++)
-    held = bin->slots[i] == payload;
-  bin_unlock(cls);
+  for (uint32_t i = 0; i < head->count && !held; i++)
+    held = slots_of(cls)[i] == payload;
+  head_unlock(cls);
   return held;
 }
 
@@ -85,23 +121,23 @@ uint64_t transfer_cached_bytes(void)
 {
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-    bytes += (uint64_t)__atomic_load_n(&transfer_bins[cls].count, __ATOMIC_RELAXED) *
-             class_block_size(cls);
+    bytes += (uint64_t)count_hint(cls) * class_block_size(cls);
   return bytes;
 }
 
-static int bin_check(struct transfer_bin *bin, unsigned cls)
+static int bin_check(const struct transfer_head *head, unsigned cls)
 {
-  if (bin->count > capacity_of(cls))
-    return CHECK_FAIL(104, "transfer bin count passes its capacity", bin);
-  for (uint32_t i = 0; i < bin->count; i++) {
-    void **block = bin->slots[i];
+  void **slots = slots_of(cls);
+  if (head->count > capacity_of(cls))
+    return CHECK_FAIL(104, "transfer bin count passes its capacity", head);
+  for (uint32_t i = 0; i < head->count; i++) {
+    void **block = slots[i];
     uint64_t tag = *block_tag(block);
     if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
         (uint64_t)(uintptr_t)block[1] != tcache_key)
       return CHECK_FAIL(104, "transfer block with a wrong tag or without the cache key", block);
-    for (uint32_t j = i + 1; j < bin->count; j++)
-      if (bin->slots[j] == block)
+    for (uint32_t j = i + 1; j < head->count; j++)
+      if (slots[j] == block)
         return CHECK_FAIL(105, "block held twice by a transfer bin", block);
   }
   return 0;
@@ -111,9 +147,9 @@ int transfer_check(void)
 {
   int broken = 0;
   for (unsigned cls = 0; cls < CLASS_COUNT && !broken; cls++) {
-    struct transfer_bin *bin = bin_locked(cls);
-    broken = bin_check(bin, cls);
-    bin_unlock(cls);
+    struct transfer_head *head = head_locked(cls);
+    broken = bin_check(head, cls);
+    head_unlock(cls);
   }
   return broken;
 }
@@ -121,17 +157,17 @@ int transfer_check(void)
 void transfer_fork_prepare(void)
 {
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-    lock_acquire(&transfer_locks[cls]);
+    lock_acquire(&transfer_heads[cls].lock);
 }
 
 void transfer_fork_parent(void)
 {
   for (unsigned cls = CLASS_COUNT; cls-- > 0;)
-    lock_release(&transfer_locks[cls]);
+    lock_release(&transfer_heads[cls].lock);
 }
 
 void transfer_fork_child(void)
 {
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-    lock_reset(&transfer_locks[cls]);
+    lock_reset(&transfer_heads[cls].lock);
 }

@@ -7,7 +7,12 @@
  * critical section per batch (a copy of pointers), without the backend's lock, its block
  * splitting and its coalescing.
  *
- *   transfer_bins[c]: lock | count | slots[0] ... slots[count-1] | (unused) ... slots[CAP-1]
+ *   transfer_heads[c]: lock | count        (initialised data, 48 bytes a class)
+ *   slots_of(c):       slots[0] ... slots[count-1] | (unused) ... slots[capacity_of(c)-1]
+ *                      (one packed .bss array, class after class)
+ *
+ * An empty (or full) class is seen from its count without taking the lock, so a process
+ * whose blocks never change threads neither locks nor touches the slots' pages.
  *
  * A process with a single thread cache has no one to hand blocks to: its bins overflow to
  * the backend directly (the transfer cache would only hold memory back from coalescing).
@@ -29,6 +34,8 @@
 #define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes, down to */
 #define TRANSFER_CAPACITY_MIN 2           /* blocks for the biggest classes */
 
+/* Lay out the classes' slots; once, at start-up, before any thread cache exists. */
+void transfer_init(void);
 /* Put up to count blocks of class cls; returns how many were taken (the first ones). */
 size_t transfer_put(unsigned cls, void **blocks, size_t count);
 /* Take up to count blocks of class cls into blocks[]; returns how many. */
