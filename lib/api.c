@@ -705,6 +705,7 @@ PALLOC_EXPORT size_t malloc_usable_size(void *payload)
 {
   if (payload == NULL)
     return 0;
+  init_ensure(); /* may take a transfer lock: a thread's first call must be known (init.h) */
   if (unlikely(vg_memcheck()))
     return usable_size_memcheck(payload);
   return usable_size_core(payload, false);

@@ -12,14 +12,21 @@
 #include "util/vg.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct init_options init_options;
 atomic_int init_state = INIT_NONE;
 
+__thread bool init_thread_ready __attribute__((tls_model("initial-exec")));
+
 static palloc_lock init_lock = PALLOC_LOCK_INIT;
 static pthread_t init_thread;
+enum { FORK_HOOKS_NONE, FORK_HOOKS_REGISTERING, FORK_HOOKS_DONE };
+static atomic_int fork_hooks_state = FORK_HOOKS_NONE;
+static __thread bool registering_fork_hooks __attribute__((tls_model("initial-exec")));
 static _Atomic unsigned long calls_since_check;
 
 /* A decimal number from the environment, 0 when unset or not a number. */
@@ -110,6 +117,32 @@ static void fork_child(void)
     _IO_list_resetlock();
 }
 
+/* Register the fork handlers once. pthread_atfork may allocate: that nested call, from the
+ * registering thread, goes on without waiting; any other thread waits until the handlers are
+ * in place before it can take a lock of ours. */
+static void fork_hooks_ensure(void)
+{
+  if (atomic_load_explicit(&fork_hooks_state, memory_order_acquire) == FORK_HOOKS_DONE ||
+      registering_fork_hooks)
+    return;
+  int expected = FORK_HOOKS_NONE;
+  if (atomic_compare_exchange_strong(&fork_hooks_state, &expected, FORK_HOOKS_REGISTERING)) {
+    registering_fork_hooks = true;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    registering_fork_hooks = false;
+    atomic_store_explicit(&fork_hooks_state, FORK_HOOKS_DONE, memory_order_release);
+    return;
+  }
+  while (atomic_load_explicit(&fork_hooks_state, memory_order_acquire) != FORK_HOOKS_DONE)
+    sched_yield();
+}
+
+/* Whether the calling thread is the process's main thread (its thread id is the pid). */
+static bool on_main_thread(void)
+{
+  return gettid() == getpid();
+}
+
 static void initialise(void)
 {
   tag_secret_init();
@@ -117,8 +150,10 @@ static void initialise(void)
     report_warning("backend initialisation failed; allocations will fail");
   read_options();
   tcache_init(init_options.thread_caches);
-  /* May allocate: that nested call sees INIT_RUNNING from this thread and uses the backend. */
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  /* Started from another thread (a dlopen in a thread): the main thread may fork without
+   * ever calling palloc, so the handlers cannot wait for a second caller. */
+  if (!on_main_thread())
+    fork_hooks_ensure();
 }
 
 void init_slow(void)
@@ -134,6 +169,18 @@ void init_slow(void)
     atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
   }
   lock_release(&init_lock);
+}
+
+void init_thread_slow(void)
+{
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE) {
+    init_slow();
+    if (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE)
+      return; /* a nested call while this thread initialises */
+  }
+  if (!pthread_equal(init_thread, pthread_self()))
+    fork_hooks_ensure();
+  init_thread_ready = true;
 }
 
 void init_count_call_for_check(void)

@@ -4,6 +4,13 @@
  * and whether or not constructors have run (the dynamic loader and other libraries' constructors
  * allocate first). Initialisation may itself allocate (pthread_atfork does): such a nested call
  * from the initialising thread is served by the backend directly, without a thread cache.
+ *
+ * Fork handlers (pthread_atfork) are registered only once a second thread calls palloc (or at
+ * start-up when the initialising thread is not the process's main thread): before that no other
+ * thread can hold a palloc lock when fork() is called, and glibc itself takes its malloc's locks
+ * around fork only in a multithreaded process. A single-threaded program thus never runs
+ * __register_atfork, whose code and tables would fault in two 64 KiB windows of libc (the
+ * kernel maps file pages around each fault), about 128 KiB of its peak RSS.
  */
 #ifndef PALLOC_INIT_H
 #define PALLOC_INIT_H
@@ -27,12 +34,18 @@ extern struct init_options init_options;
 extern atomic_int init_state; /* INIT_NONE, INIT_RUNNING, INIT_DONE */
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 
-void init_slow(void);
+/* Set once the calling thread has seen initialisation done and, if it is not the initialising
+ * thread, the fork handlers registered. */
+extern __thread bool init_thread_ready __attribute__((tls_model("initial-exec")));
 
+void init_slow(void);
+void init_thread_slow(void);
+
+/* First thing of every slow path: start palloc, and say that this thread uses it. */
 static inline void init_ensure(void)
 {
-  if (unlikely(atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE))
-    init_slow();
+  if (unlikely(!init_thread_ready))
+    init_thread_slow();
 }
 
 /* With PALLOC_CHECK=N, run the heap checker every N slow-path calls; abort when it fails. */
