@@ -89,8 +89,13 @@ assert d['leaked_bytes'] == sum(p['leaked_bytes'] for p in d['processes'])
 verdict "--json: top-level leaked_blocks, leaked_bytes, peak_live_bytes, calls by function" $?
 
 check_json "$JSON_COMMON
-assert main['leaked_blocks'] == 7 and main['leaked_bytes'] == 7596, main
 leaks = d['leaks']
+# The process's totals may also hold what LTTng-UST's own threads allocated once tracing began
+# (a 64 KiB buffer, depending on timing); the planted leaks are exact.
+planted = [r for r in mine(leaks) if r['vpid'] == pids[0]]
+assert sum(r['leaked_blocks'] for r in planted) == 7, planted
+assert sum(r['leaked_bytes'] for r in planted) == 7596, planted
+assert main['leaked_blocks'] >= 7 and main['leaked_bytes'] >= 7596, main
 small = at(leaks, 'LINES_SMALL')
 assert (small['function'], small['leaked_blocks'], small['leaked_bytes']) == ('leak_small', 5, 500), small
 big = at(leaks, 'LINE_BIG')
