@@ -65,15 +65,16 @@ static inline bool is_cacheable(uint64_t tag)
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
 
-/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache or in
- * the transfer cache. */
+/* Whether an in-use (U) block is in fact sitting freed in a thread cache (the caller's or
+ * another thread's) or in the transfer cache. */
 static bool is_cached_here(void *payload, uint64_t tag)
 {
   struct tcache *tc = tcache_self;
   if (!is_cacheable(tag) || !tcache_maybe_cached(payload))
     return false;
   unsigned cls = class_floor(tag_size(tag));
-  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload);
+  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload) ||
+         tcache_others_hold(tc, cls, payload);
 }
 
 /* Whether a tag without U reads as a free block's (no check bits, no M or C, a real size):

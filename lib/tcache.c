@@ -226,6 +226,33 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
   return false;
 }
 
+/* Whether bin (of another thread, changing under us) holds payload; see tcache_others_hold. */
+static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
+{
+  uint16_t limit = bin->limit;
+  void **block = __atomic_load_n(&bin->head, __ATOMIC_RELAXED);
+  for (uint16_t steps = 0; block != NULL && steps < limit; steps++) {
+    if (block == payload)
+      return true;
+    if (((uintptr_t)block & 15) != 0 || !backend_tag_readable(block))
+      return false;
+    void *hidden = __atomic_load_n(&block[0], __ATOMIC_RELAXED);
+    block = (void **)((uintptr_t)hidden ^ ((uintptr_t)block >> 12));
+  }
+  return false;
+}
+
+bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
+{
+  bool held = false;
+  lock_acquire(&registry_lock);
+  for (struct tcache *tc = registry_head; tc != NULL && !held; tc = tc->next)
+    if (tc != self)
+      held = bin_holds_racy(&tc->bins[cls], payload);
+  lock_release(&registry_lock);
+  return held;
+}
+
 _Noreturn void tcache_link_damaged(void *block)
 {
   report_misuse("heap corruption: a thread cache link is damaged (write after free?)", block,
