@@ -152,7 +152,8 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   for (size_t i = 1; i < got; i++) {
     void **block = blocks[i];
     block[0] = tcache_link_hide(block, bin->head);
-    block[1] = (void *)(uintptr_t)tcache_key;
+    if (HARDEN_DEFAULT_CHECKS)
+      block[1] = (void *)(uintptr_t)tcache_key;
     bin->head = block;
     bin->count++;
   }

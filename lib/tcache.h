@@ -31,6 +31,7 @@
 #ifndef PALLOC_TCACHE_H
 #define PALLOC_TCACHE_H
 
+#include "backend.h"
 #include "palloc.h"
 #include "size_class.h"
 #include "util/report.h"
@@ -55,15 +56,19 @@ struct tcache {
 extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 /* A random value stored in word 1 of every cached block, so that a second free of a cached
  * block is noticed without a search in the common case. */
-extern uint64_t tcache_key;
+extern uint64_t tcache_key __attribute__((visibility("hidden"))); /* one load, no GOT */
 
 /* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
 static inline void *tcache_link_hide(void **block, void *next)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return next;
   return (void *)((uintptr_t)next ^ ((uintptr_t)block >> 12));
 }
 static inline void *tcache_link_reveal(void **block)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return block[0];
   return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
 }
 /* Reports a revealed link that cannot be a block; does not return. */
@@ -75,10 +80,11 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
   void **block = bin->head;
   if (likely(block != NULL)) {
     void *next = tcache_link_reveal(block);
-    if (unlikely(((uintptr_t)next & 15) != 0))
+    if (HARDEN_DEFAULT_CHECKS && unlikely(((uintptr_t)next & 15) != 0))
       tcache_link_damaged(block);
     bin->head = next;
-    block[1] = NULL;
+    if (HARDEN_DEFAULT_CHECKS)
+      block[1] = NULL;
     bin->count--;
   }
   return block;
@@ -98,6 +104,8 @@ bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload);
 /* Whether a freed block's key word says it may already be cached (checked on a slow path). */
 static inline bool tcache_maybe_cached(void *payload)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return false;
   return (uint64_t)(uintptr_t)((void **)payload)[1] == tcache_key;
 }
 
@@ -109,7 +117,8 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   if (unlikely(bin->count >= bin->limit))
     return false;
   block[0] = tcache_link_hide(block, bin->head);
-  block[1] = (void *)(uintptr_t)tcache_key;
+  if (HARDEN_DEFAULT_CHECKS)
+    block[1] = (void *)(uintptr_t)tcache_key;
   bin->head = block;
   bin->count++;
   return true;
