@@ -57,11 +57,13 @@
 #  define BACKEND_NAME "mmap"
 #  define BACKEND_BLOCK_OVERHEAD 8   /* the tag; a free block's footer overlaps the next tag */
 #  include "mmap/mmap_backend.h"
+#  define BACKEND_MAPPED_THRESHOLD MMAP_MAPPED_THRESHOLD /* blocks from here up are mapped */
 static inline bool backend_tag_readable(const void *payload) { return mmap_in_region(payload); }
 #elif defined(PALLOC_BACKEND_SBRK)
 #  define BACKEND_NAME "sbrk"
 #  define BACKEND_BLOCK_OVERHEAD 8   /* the header; only free blocks have a footer (P bit) */
 #  include "sbrk/sbrk_backend.h"
+#  define BACKEND_MAPPED_THRESHOLD SBRK_MAP_THRESHOLD
 #else
 #  error "compile with -DPALLOC_BACKEND_MMAP or -DPALLOC_BACKEND_SBRK"
 #endif
