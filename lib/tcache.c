@@ -165,8 +165,14 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out)
 {
   void **cut = bin->head;
-  for (uint32_t i = 1; i < keep && cut != NULL; i++)
-    cut = tcache_link_reveal(cut);
+  for (uint32_t i = 1; i < keep && cut != NULL; i++) {
+    void **next = tcache_link_reveal(cut);
+    if (((uintptr_t)next & 15) != 0) {
+      tcache_bin_damaged(bin, cut);
+      return 0;
+    }
+    cut = next;
+  }
   void **block;
   if (keep == 0) {
     block = bin->head;
@@ -178,8 +184,10 @@ static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out
   }
   size_t n = 0;
   while (block != NULL) {
-    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX)
-      tcache_link_damaged(block);
+    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX) {
+      tcache_bin_damaged(bin, block); /* the blocks in out[] are sound: they go back */
+      return n;
+    }
     out[n++] = block;
     block = tcache_link_reveal(block);
   }
@@ -221,8 +229,10 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
     if (block == payload)
       return true;
     block = tcache_link_reveal(block);
-    if (((uintptr_t)block & 15) != 0)
-      tcache_link_damaged(payload);
+    if (((uintptr_t)block & 15) != 0) {
+      tcache_bin_damaged(&tc->bins[cls], payload);
+      return false;
+    }
   }
   return false;
 }
@@ -254,10 +264,12 @@ bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
   return held;
 }
 
-_Noreturn void tcache_link_damaged(void *block)
+void tcache_bin_damaged(struct tcache_bin *bin, void *block)
 {
-  report_misuse("heap corruption: a thread cache link is damaged (write after free?)", block,
-                "malloc");
+  report_misuse_or_continue("heap corruption: a thread cache link is damaged (write after free?)",
+                            block, "malloc");
+  bin->head = NULL;
+  bin->count = 0;
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)

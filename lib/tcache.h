@@ -71,8 +71,9 @@ static inline void *tcache_link_reveal(void **block)
     return block[0];
   return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
 }
-/* Reports a revealed link that cannot be a block; does not return. */
-_Noreturn void tcache_link_damaged(void *block);
+/* Reports a revealed link of bin that cannot be a block (a write after free); returns only
+ * with PALLOC_ON_MISUSE=continue, after emptying bin: its blocks are leaked, never reused. */
+void tcache_bin_damaged(struct tcache_bin *bin, void *block);
 
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
@@ -80,8 +81,10 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
   void **block = bin->head;
   if (likely(block != NULL)) {
     void *next = tcache_link_reveal(block);
-    if (HARDEN_DEFAULT_CHECKS && unlikely(((uintptr_t)next & 15) != 0))
-      tcache_link_damaged(block);
+    if (HARDEN_DEFAULT_CHECKS && unlikely(((uintptr_t)next & 15) != 0)) {
+      tcache_bin_damaged(bin, block);
+      return NULL;
+    }
     bin->head = next;
     if (HARDEN_DEFAULT_CHECKS)
       block[1] = NULL;
