@@ -1,6 +1,6 @@
 /* harden.h: the front end's protections against misuse that go beyond validating a pointer.
  *
- * Owns three things, all on slow paths:
+ * Owns four things, all on slow paths:
  *   - a ring of the last HARDEN_FREED_MAPPED payloads of blocks mapped on their own that were
  *     freed: their memory goes back to the OS, so a second free would otherwise only look like
  *     a pointer palloc never returned; the ring lets the report say "double free";
