@@ -57,11 +57,13 @@
 #  define BACKEND_NAME "mmap"
 #  define BACKEND_BLOCK_OVERHEAD 8   /* the tag; a free block's footer overlaps the next tag */
 #  include "mmap/mmap_backend.h"
+#  define BACKEND_MAPPED_THRESHOLD MMAP_MAPPED_THRESHOLD /* blocks from here up are mapped */
 static inline bool backend_tag_readable(const void *payload) { return mmap_in_region(payload); }
 #elif defined(PALLOC_BACKEND_SBRK)
 #  define BACKEND_NAME "sbrk"
 #  define BACKEND_BLOCK_OVERHEAD 8   /* the header; only free blocks have a footer (P bit) */
 #  include "sbrk/sbrk_backend.h"
+#  define BACKEND_MAPPED_THRESHOLD SBRK_MAP_THRESHOLD
 #else
 #  error "compile with -DPALLOC_BACKEND_MMAP or -DPALLOC_BACKEND_SBRK"
 #endif
@@ -82,6 +84,17 @@ static inline bool backend_tag_readable(const void *payload) { return mmap_in_re
 /* Flags for backend_alloc(). */
 #define BACKEND_ZERO 1u  /* the usable bytes must read as zero (skip memset on fresh memory) */
 
+/* The default checks (check bits, hidden cache links, the cache key, the free fast path's
+ * pointer validation) are compiled in, always. Built with -DPALLOC_MEASURE_UNCHECKED they are
+ * compiled out: that build exists only to measure what they cost (bench/check-cost.sh); it
+ * catches nearly no misuse and its heap checker fails T2, T4 and the check-bit invariants. The
+ * backends' neighbour and free-list checks stay in it. */
+#ifdef PALLOC_MEASURE_UNCHECKED
+#  define HARDEN_DEFAULT_CHECKS 0
+#else
+#  define HARDEN_DEFAULT_CHECKS 1
+#endif
+
 static inline uint64_t *block_tag(void *payload) { return (uint64_t *)payload - 1; }
 static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & TAG_SIZE_MASK); }
 /* The key of the tag check: random, set once by tag_secret_init() before any block exists
@@ -94,6 +107,8 @@ void tag_secret_init(void);
  * secret, whose top 16 bits of product depend on every bit below. */
 static inline uint64_t tag_check_bits(const void *payload, uint64_t tag)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return 0;
   uint64_t mixed = (uint64_t)(uintptr_t)payload ^ ((tag & TAG_SEALED_BITS) << 16);
   return (mixed * tag_secret) & TAG_CHECK_MASK;
 }
@@ -105,6 +120,8 @@ static inline uint64_t tag_sealed(const void *payload, uint64_t tag)
 /* Whether an in-use tag read at payload - 8 carries the right check bits. */
 static inline bool tag_seal_ok(const void *payload, uint64_t tag)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return true;
   return (tag & TAG_CHECK_MASK) == tag_check_bits(payload, tag);
 }
 /* Re-seal the tag just before payload (after a backend changed its size or flags). */

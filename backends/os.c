@@ -120,6 +120,14 @@ void os_release(void *addr, size_t len)
   errno = saved_errno;
 }
 
+bool os_protect(void *addr, size_t len, bool accessible)
+{
+  int saved_errno = errno;
+  int status = mprotect(addr, len, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+  errno = saved_errno;
+  return status == 0;
+}
+
 void *os_sbrk(intptr_t increment)
 {
   int saved_errno = errno;

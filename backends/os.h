@@ -27,6 +27,9 @@ void *os_remap(void *addr, size_t old_len, size_t new_len);
 /* Tell the kernel the pages in [addr, addr+len) may be dropped (they read as zero after);
  * addr and len are page-aligned. */
 void os_release(void *addr, size_t len);
+/* Make the pages in [addr, addr+len) inaccessible (a guard page) or read-write again; addr and
+ * len are page-aligned. False when the kernel refuses. */
+bool os_protect(void *addr, size_t len, bool accessible);
 /* Move the program break by increment bytes; returns the old break, or NULL when refused. */
 void *os_sbrk(intptr_t increment);
 

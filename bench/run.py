@@ -70,6 +70,9 @@ def parse_args():
     parser.add_argument("--allocators", default="", help="comma-separated allocator names")
     parser.add_argument("--builddir", default=os.path.dirname(HERE))
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=LIBRARY",
+                        help="one more allocator to preload (e.g. palloc-unchecked=BUILD/.libs/"
+                             "libpalloc-mmap.so of a build with -DPALLOC_MEASURE_UNCHECKED)")
     return parser.parse_args()
 
 
@@ -242,6 +245,7 @@ def main():
         keep = set(args.only.split(","))
         jobs = [j for j in jobs if j[0] in keep]
     allocs = allocators(args.builddir, args.allocators)
+    allocs += [tuple(extra.split("=", 1)) for extra in args.extra]
     lead = default_backend(args.builddir)
     os.makedirs(args.out, exist_ok=True)
     print(f"bench: {len(jobs)} workloads x {len(allocs)} allocators x {args.rounds} rounds, "

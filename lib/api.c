@@ -65,15 +65,16 @@ static inline bool is_cacheable(uint64_t tag)
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
 
-/* Whether an in-use (U) block is in fact sitting freed in the calling thread's cache or in
- * the transfer cache. */
+/* Whether an in-use (U) block is in fact sitting freed in a thread cache (the caller's or
+ * another thread's) or in the transfer cache. */
 static bool is_cached_here(void *payload, uint64_t tag)
 {
   struct tcache *tc = tcache_self;
   if (!is_cacheable(tag) || !tcache_maybe_cached(payload))
     return false;
   unsigned cls = class_floor(tag_size(tag));
-  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload);
+  return (tc != NULL && tcache_holds(tc, cls, payload)) || transfer_holds(cls, payload) ||
+         tcache_others_hold(tc, cls, payload);
 }
 
 /* Whether a tag without U reads as a free block's (no check bits, no M or C, a real size):
@@ -117,6 +118,31 @@ static uint64_t owned_tag(void *payload, const char *fn, const char *problem_if_
   return tag;
 }
 
+
+/* PALLOC_CANARY, PALLOC_GUARD (harden.h): whether either is on (one load on slow paths). */
+static inline bool tails_on(void)
+{
+  return unlikely(init_options.canary || init_options.guard);
+}
+
+/* Before a block with tag is freed or moved: check its tail, lift its guard page. False when
+ * the tail is damaged and the call is to be dropped (PALLOC_ON_MISUSE=continue). */
+static bool tail_release(void *payload, uint64_t tag, const char *fn)
+{
+  if (!tails_on() || !harden_has_tail(tag))
+    return true;
+  if (!harden_tail_ok(payload, fn))
+    return false;
+  harden_tail_unguard(payload);
+  return true;
+}
+
+/* After a block was handed out for n bytes asked. */
+static void tail_attach(void *payload, size_t n)
+{
+  if (tails_on() && payload != NULL && harden_has_tail(*block_tag(payload)))
+    harden_tail_set(payload, n);
+}
 
 /* ---- Allocation core --------------------------------------------------------------------- */
 
@@ -203,13 +229,15 @@ static ALWAYS_INLINE void *malloc_core(size_t n, enum palloc_function fn, unsign
   init_ensure();
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
-  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n;
+  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n <= REQUEST_MAX ? harden_tail_request(n) : n;
   void *payload = n <= REQUEST_MAX ? alloc_block(tc, asked, flags) : NULL;
   if (payload == NULL && n <= REQUEST_MAX && release_caches(tc))
     payload = alloc_block(tc, asked, flags);
   note_call(tc, fn, usable_of(payload));
   if (memcheck && payload != NULL)
     vg_malloclike(payload, n, block_usable_size(payload), flags & BACKEND_ZERO);
+  if (!memcheck)
+    tail_attach(payload, n);
   if (payload == NULL)
     errno = ENOMEM;
   return payload;
@@ -254,7 +282,7 @@ static ALWAYS_INLINE void free_core(void *payload, enum palloc_function fn, cons
     return;
   }
   uint64_t tag = owned_tag(payload, fn_name, "double free");
-  if (tag == 0)
+  if (tag == 0 || (!memcheck && !tail_release(payload, tag, fn_name)))
     return;
   int64_t usable = (int64_t)block_usable_size(payload);
   if (memcheck) {
@@ -283,14 +311,23 @@ static NOINLINE void free_slow(void *payload, enum palloc_function fn, const cha
     free_core(payload, fn, fn_name, false);
 }
 
+/* Whether the fast paths may read the tag before payload (the measuring build trusts it). */
+static inline bool payload_may_be_read(void *payload)
+{
+  if (!HARDEN_DEFAULT_CHECKS)
+    return payload != NULL;
+  /* 16-aligned and below 2^47 in one test (backend_tag_readable's range check then folds). */
+  const uintptr_t misaligned_or_high = ~(((uintptr_t)1 << 47) - 1) | (BACKEND_ALIGNMENT - 1);
+  return ((uintptr_t)payload & misaligned_or_high) == 0 && backend_tag_readable(payload);
+}
+
 /* The common free: a cacheable block that is not suspected of being cached already goes on
  * the thread's cache; anything else (NULL, a full bin, a suspect) takes the slow path. */
 static inline __attribute__((always_inline)) void free_fast(void *payload, enum palloc_function fn,
                                                             const char *fn_name)
 {
   struct tcache *tc = tcache_self;
-  if (likely(tc != NULL && ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 &&
-             backend_tag_readable(payload))) {
+  if (likely(tc != NULL && payload_may_be_read(payload))) {
     uint64_t tag = *block_tag(payload);
     if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
         likely(!tcache_maybe_cached(payload)) &&
@@ -451,6 +488,16 @@ static ALWAYS_INLINE void *realloc_core(void *payload, size_t n, enum palloc_fun
   }
   if (memcheck && quarantine_holds(payload))
     report_misuse("use after free (pointer already freed)", payload, fn_name);
+  size_t old_asked = 0;
+  bool tailed = !memcheck && tails_on() && harden_has_tail(tag);
+  if (tailed) {
+    if (!harden_tail_ok(payload, fn_name)) {
+      errno = EINVAL;
+      return NULL;
+    }
+    old_asked = harden_tail_asked(payload);
+    harden_tail_unguard(payload);
+  }
   int64_t old_usable = (int64_t)block_usable_size(payload);
   if (n == 0) {
     if (memcheck)
@@ -465,7 +512,13 @@ static ALWAYS_INLINE void *realloc_core(void *payload, size_t n, enum palloc_fun
     if (attempt == 1 && !release_caches(tc))
       break;
     result = memcheck ? realloc_block_memcheck(tc, payload, tag, n, fn_name)
-                      : realloc_block(tc, payload, tag, n, fn_name);
+                      : realloc_block(tc, payload, tag, harden_tail_request(n), fn_name);
+  }
+  if (!memcheck) {
+    if (result != NULL)
+      tail_attach(result, n);
+    else if (tailed)
+      harden_tail_set(payload, old_asked); /* the old block stays: its guard goes back */
   }
   note_call(tc, fn, result ? usable_of(result) - old_usable : 0);
   if (result == NULL)
@@ -518,9 +571,8 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
                                                                 const char *fn_name)
 {
   struct tcache *tc = tcache_self;
-  if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST &&
-             ((uintptr_t)payload & (BACKEND_ALIGNMENT - 1)) == 0 && payload != NULL &&
-             backend_tag_readable(payload))) {
+  if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST && payload != NULL &&
+             payload_may_be_read(payload))) {
     uint64_t tag = *block_tag(payload);
     if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
         likely(!tcache_maybe_cached(payload))) {
@@ -570,7 +622,7 @@ static ALWAYS_INLINE void *aligned_core(size_t alignment, size_t n, enum palloc_
   init_count_call_for_check();
   struct tcache *tc = tcache_get();
   void *payload = NULL;
-  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n;
+  size_t asked = memcheck ? n + VG_REDZONE_SIZE : n <= REQUEST_MAX ? harden_tail_request(n) : n;
   for (int attempt = 0; attempt < 2 && payload == NULL && n <= REQUEST_MAX; attempt++) {
     if (attempt == 1 && !release_caches(tc))
       break;
@@ -582,6 +634,8 @@ static ALWAYS_INLINE void *aligned_core(size_t alignment, size_t n, enum palloc_
   note_call(tc, fn, usable_of(payload));
   if (memcheck && payload != NULL)
     vg_malloclike(payload, n, block_usable_size(payload), false);
+  if (!memcheck)
+    tail_attach(payload, n);
   return payload;
 }
 
@@ -689,6 +743,8 @@ static ALWAYS_INLINE size_t usable_size_core(void *payload, bool memcheck)
     report_misuse("invalid pointer or damaged block tag", payload, "malloc_usable_size");
   if (memcheck && quarantine_holds(payload))
     return 0;
+  if (!memcheck && tails_on() && harden_has_tail(tag))
+    return harden_tail_asked(payload);
   size_t usable = block_usable_size(payload);
   return memcheck ? vg_addressable_prefix(payload, usable) : usable;
 }

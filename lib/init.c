@@ -56,11 +56,14 @@ static void read_options(void)
   init_options.quarantine_blocks = env_number("PALLOC_QUARANTINE");
   if (init_options.quarantine_blocks > HARDEN_QUARANTINE_MAX)
     init_options.quarantine_blocks = HARDEN_QUARANTINE_MAX;
+  init_options.canary = env_number("PALLOC_CANARY") != 0 && !vg_memcheck();
+  init_options.guard = env_number("PALLOC_GUARD") != 0 && !vg_memcheck();
   const char *on_misuse = secure_getenv("PALLOC_ON_MISUSE");
   report_misuse_continues = on_misuse != NULL && strcmp(on_misuse, "continue") == 0;
   /* Under memcheck every call takes the slow path, where palloc describes its blocks (vg.h). */
   init_options.thread_caches = init_options.check_interval == 0 && !init_options.junk_on_free &&
-                               init_options.quarantine_blocks == 0 && !vg_memcheck();
+                               init_options.quarantine_blocks == 0 && !init_options.canary &&
+                               !vg_memcheck();
 #ifdef PALLOC_DEBUG
   if (init_options.check_interval == 0)
     init_options.check_interval = DEBUG_CHECK_INTERVAL;

@@ -28,6 +28,8 @@ struct init_options {
   bool check_free_sized;        /* PALLOC_CHECK_FREE_SIZED=1: free_sized's size must fit */
   bool junk_on_free;            /* PALLOC_JUNK=1: fill freed blocks with 0xdf */
   unsigned long quarantine_blocks; /* PALLOC_QUARANTINE=N: delay the reuse of N freed blocks */
+  bool canary;                  /* PALLOC_CANARY=1: a checked tail after every block (harden.h) */
+  bool guard;                   /* PALLOC_GUARD=1: a PROT_NONE page after every mapped block */
 };
 
 extern struct init_options init_options;

@@ -152,7 +152,8 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   for (size_t i = 1; i < got; i++) {
     void **block = blocks[i];
     block[0] = tcache_link_hide(block, bin->head);
-    block[1] = (void *)(uintptr_t)tcache_key;
+    if (HARDEN_DEFAULT_CHECKS)
+      block[1] = (void *)(uintptr_t)tcache_key;
     bin->head = block;
     bin->count++;
   }
@@ -164,8 +165,14 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out)
 {
   void **cut = bin->head;
-  for (uint32_t i = 1; i < keep && cut != NULL; i++)
-    cut = tcache_link_reveal(cut);
+  for (uint32_t i = 1; i < keep && cut != NULL; i++) {
+    void **next = tcache_link_reveal(cut);
+    if (((uintptr_t)next & 15) != 0) {
+      tcache_bin_damaged(bin, cut);
+      return 0;
+    }
+    cut = next;
+  }
   void **block;
   if (keep == 0) {
     block = bin->head;
@@ -177,8 +184,10 @@ static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out
   }
   size_t n = 0;
   while (block != NULL) {
-    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX)
-      tcache_link_damaged(block);
+    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX) {
+      tcache_bin_damaged(bin, block); /* the blocks in out[] are sound: they go back */
+      return n;
+    }
     out[n++] = block;
     block = tcache_link_reveal(block);
   }
@@ -220,16 +229,47 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
     if (block == payload)
       return true;
     block = tcache_link_reveal(block);
-    if (((uintptr_t)block & 15) != 0)
-      tcache_link_damaged(payload);
+    if (((uintptr_t)block & 15) != 0) {
+      tcache_bin_damaged(&tc->bins[cls], payload);
+      return false;
+    }
   }
   return false;
 }
 
-_Noreturn void tcache_link_damaged(void *block)
+/* Whether bin (of another thread, changing under us) holds payload; see tcache_others_hold. */
+static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
 {
-  report_misuse("heap corruption: a thread cache link is damaged (write after free?)", block,
-                "malloc");
+  uint16_t limit = bin->limit;
+  void **block = __atomic_load_n(&bin->head, __ATOMIC_RELAXED);
+  for (uint16_t steps = 0; block != NULL && steps < limit; steps++) {
+    if (block == payload)
+      return true;
+    if (((uintptr_t)block & 15) != 0 || !backend_tag_readable(block))
+      return false;
+    void *hidden = __atomic_load_n(&block[0], __ATOMIC_RELAXED);
+    block = (void **)((uintptr_t)hidden ^ ((uintptr_t)block >> 12));
+  }
+  return false;
+}
+
+bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
+{
+  bool held = false;
+  lock_acquire(&registry_lock);
+  for (struct tcache *tc = registry_head; tc != NULL && !held; tc = tc->next)
+    if (tc != self)
+      held = bin_holds_racy(&tc->bins[cls], payload);
+  lock_release(&registry_lock);
+  return held;
+}
+
+void tcache_bin_damaged(struct tcache_bin *bin, void *block)
+{
+  report_misuse_or_continue("heap corruption: a thread cache link is damaged (write after free?)",
+                            block, "malloc");
+  bin->head = NULL;
+  bin->count = 0;
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)

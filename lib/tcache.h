@@ -31,6 +31,7 @@
 #ifndef PALLOC_TCACHE_H
 #define PALLOC_TCACHE_H
 
+#include "backend.h"
 #include "palloc.h"
 #include "size_class.h"
 #include "util/report.h"
@@ -55,19 +56,24 @@ struct tcache {
 extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 /* A random value stored in word 1 of every cached block, so that a second free of a cached
  * block is noticed without a search in the common case. */
-extern uint64_t tcache_key;
+extern uint64_t tcache_key __attribute__((visibility("hidden"))); /* one load, no GOT */
 
 /* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
 static inline void *tcache_link_hide(void **block, void *next)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return next;
   return (void *)((uintptr_t)next ^ ((uintptr_t)block >> 12));
 }
 static inline void *tcache_link_reveal(void **block)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return block[0];
   return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
 }
-/* Reports a revealed link that cannot be a block; does not return. */
-_Noreturn void tcache_link_damaged(void *block);
+/* Reports a revealed link of bin that cannot be a block (a write after free); returns only
+ * with PALLOC_ON_MISUSE=continue, after emptying bin: its blocks are leaked, never reused. */
+void tcache_bin_damaged(struct tcache_bin *bin, void *block);
 
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
@@ -75,10 +81,13 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
   void **block = bin->head;
   if (likely(block != NULL)) {
     void *next = tcache_link_reveal(block);
-    if (unlikely(((uintptr_t)next & 15) != 0))
-      tcache_link_damaged(block);
+    if (HARDEN_DEFAULT_CHECKS && unlikely(((uintptr_t)next & 15) != 0)) {
+      tcache_bin_damaged(bin, block);
+      return NULL;
+    }
     bin->head = next;
-    block[1] = NULL;
+    if (HARDEN_DEFAULT_CHECKS)
+      block[1] = NULL;
     bin->count--;
   }
   return block;
@@ -86,10 +95,20 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 
 /* Whether bin cls of tc holds payload (a search, for blocks whose key word matches). */
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload);
+/* Whether bin cls of a cache other than self holds payload: a double free of a block that
+ * another thread freed into its cache. Walks the other caches' lists under the registry lock
+ * (so that none is retired meanwhile) while their owners may be changing them: every step is
+ * bounded by the bin's limit and reads only memory backend_tag_readable() vouches for, so the
+ * walk never faults or loops; it is exact when the owner leaves that bin alone meanwhile (the
+ * case of a program that frees one block in two threads). A slow path, for a block whose key
+ * word matches and that is neither in the caller's cache nor in the transfer cache. */
+bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload);
 
 /* Whether a freed block's key word says it may already be cached (checked on a slow path). */
 static inline bool tcache_maybe_cached(void *payload)
 {
+  if (!HARDEN_DEFAULT_CHECKS)
+    return false;
   return (uint64_t)(uintptr_t)((void **)payload)[1] == tcache_key;
 }
 
@@ -101,7 +120,8 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   if (unlikely(bin->count >= bin->limit))
     return false;
   block[0] = tcache_link_hide(block, bin->head);
-  block[1] = (void *)(uintptr_t)tcache_key;
+  if (HARDEN_DEFAULT_CHECKS)
+    block[1] = (void *)(uintptr_t)tcache_key;
   bin->head = block;
   bin->count++;
   return true;

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,39 @@ static void double_free_mapped_after_allocations(void)
   m_free(p);
   for (int i = 0; i < 3; i++)
     m_free(keep[i]);
+}
+
+/* Thread A frees p into its cache and stays alive; the main thread then frees p again. */
+static void *volatile cross_thread_block;
+static pthread_mutex_t cross_thread_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cross_thread_freed = PTHREAD_COND_INITIALIZER;
+
+static void *free_then_wait(void *unused)
+{
+  (void)unused;
+  char *p = m_malloc(48);
+  memset(p, 1, 48);
+  m_free(p);
+  pthread_mutex_lock(&cross_thread_lock);
+  cross_thread_block = p;
+  pthread_cond_signal(&cross_thread_freed);
+  pthread_mutex_unlock(&cross_thread_lock);
+  for (;;)
+    pause();
+  return NULL;
+}
+
+static void double_free_other_thread(void)
+{
+  m_free(m_malloc(48)); /* the main thread has a cache of its own too */
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, free_then_wait, NULL) != 0)
+    _exit(MISUSE_NOT_APPLICABLE);
+  pthread_mutex_lock(&cross_thread_lock);
+  while (cross_thread_block == NULL)
+    pthread_cond_wait(&cross_thread_freed, &cross_thread_lock);
+  pthread_mutex_unlock(&cross_thread_lock);
+  m_free(cross_thread_block);
 }
 
 static void realloc_freed(size_t size)
@@ -228,6 +262,8 @@ const struct misuse_case misuse_cases[] = {
    "double free", FREE, NULL},
   {"double-free-mapped-after-allocs", "double free, 1 MiB, after other big allocations",
    double_free_mapped_after_allocations, "double free", FREE, NULL},
+  {"double-free-other-thread", "double free of a block in another thread's cache, 48 B",
+   double_free_other_thread, "double free", FREE, NULL},
   {"realloc-freed-small", "realloc of a freed block, 100 B", realloc_freed_small,
    "already freed", REALLOC, NULL},
   {"realloc-freed-medium", "realloc of a freed block, 5000 B", realloc_freed_medium,

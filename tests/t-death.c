@@ -3,7 +3,8 @@
  *
  * Every case of misuse_cases.h (the programs behind the README's misuse table) runs here for
  * the library under test, plus palloc's own cases: the options PALLOC_ON_MISUSE=continue,
- * PALLOC_QUARANTINE, PALLOC_JUNK and PALLOC_CHECK_FREE_SIZED. Each case runs in a forked child
+ * PALLOC_QUARANTINE, PALLOC_JUNK, PALLOC_CHECK_FREE_SIZED, PALLOC_CANARY and PALLOC_GUARD (whose
+ * overflow must end in SIGSEGV). Each case runs in a forked child
  * that allocates for itself; a case that needs an option re-executes this program with the
  * option in its environment and PALLOC_TEST_DEATH_CASE naming the case. A clean exit or any
  * other signal (SIGSEGV included) fails a case that must die. */
@@ -83,6 +84,45 @@ static void continue_after_misuse(void)
   v_free(q);
 }
 
+/* PALLOC_ON_MISUSE=continue, damage found inside palloc's structures: a thread cache link
+ * overwritten after free (reported by malloc, the bin's blocks leaked), then an overflow over
+ * the next block's tag with bytes that make it look free (reported by free of the overflowing
+ * block, which the backend then leaks, and by free of the damaged one, which is dropped): three
+ * lines, and no leaked block is handed out again. */
+static void continue_after_damage(void)
+{
+  char *keep = v_malloc(32), *p = v_malloc(32);
+  v_free(keep);
+  v_free(p);
+  *(volatile uintptr_t *)p ^= 8;
+  for (int i = 0; i < 8; i++) {
+    char *q = v_malloc(32);
+    if (q == p || q == keep)
+      _exit(3);
+  }
+  enum { SIZE = 40000, COUNT = 48 };
+  char *blocks[COUNT], *a = NULL, *b = NULL;
+  for (int i = 0; i < COUNT; i++)
+    blocks[i] = v_malloc(SIZE);
+  for (int i = 0; i < COUNT && a == NULL; i++)
+    for (int j = 0; j < COUNT && a == NULL; j++)
+      if (blocks[j] == blocks[i] + v_usable(blocks[i]) + 8) {
+        a = blocks[i];
+        b = blocks[j];
+      }
+  if (a == NULL)
+    _exit(4);
+  memset(a, 'B', (size_t)(b - a)); /* up to b's tag included */
+  v_free(a);
+  v_free(b);
+  for (int i = 0; i < 64; i++) {
+    char *q = v_malloc(SIZE);
+    if (q == a || q == b)
+      _exit(5);
+    memset(q, 1, SIZE);
+  }
+}
+
 /* PALLOC_QUARANTINE=8 PALLOC_JUNK=1: a freed block reads as junk and is not reused at once;
  * a second free of it is still named a double free. */
 static void quarantine_and_junk(void)
@@ -112,7 +152,91 @@ static void free_sized_right_size(void)
 
 static void free_sized_too_big(void) { P.free_sized(v_malloc(100), 200); }
 
-enum outcome { DIES, EXITS_SILENTLY, EXITS_REPORTING };
+/* PALLOC_CANARY=1: every size, grown and shrunk by realloc, reports the size asked as its
+ * usable size, keeps its contents, and frees silently; the heap stays sound. */
+static void canary_sound(void)
+{
+  for (size_t size = 1; size < 3000000; size = size * 3 + 5) {
+    unsigned char *p = v_malloc(size);
+    if (v_usable(p) != size)
+      _exit(3);
+    memset(p, 0x5a, size);
+    p = v_realloc(p, size * 2 + 1);
+    if (v_usable(p) != size * 2 + 1 || p[size - 1] != 0x5a || p[0] != 0x5a)
+      _exit(4);
+    memset(p, 0x5b, size * 2 + 1);
+    p = v_realloc(p, size / 2 + 1);
+    if (v_usable(p) != size / 2 + 1 || p[size / 2] != 0x5b)
+      _exit(5);
+    if (P.check_heap() != 0)
+      _exit(6);
+    v_free(p);
+  }
+  void *aligned = NULL;
+  if (posix_memalign(&aligned, 4096, 5000) != 0 || v_usable(aligned) != 5000)
+    _exit(7);
+  unsigned char *zeroed = calloc(77, 3);
+  for (int i = 0; i < 77 * 3; i++)
+    if (zeroed[i] != 0)
+      _exit(8);
+  v_free(aligned);
+  v_free(zeroed);
+}
+
+/* One byte written just past the bytes asked for, then free or realloc. */
+static void canary_overflow_free(void)
+{
+  char *p = v_malloc(100);
+  p[100] = 0;
+  v_free(p);
+}
+static void canary_overflow_realloc(void)
+{
+  char *p = v_malloc(100);
+  p[100] = 0;
+  v_realloc(p, 200);
+}
+static void canary_overflow_mapped(void)
+{
+  char *p = v_malloc((1u << 20) + 3);
+  p[(1u << 20) + 3] = 0;
+  v_free(p);
+}
+
+/* PALLOC_GUARD=1: mapped blocks, grown, shrunk, freed and mapped again (a backend may reuse
+ * a mapping), have every byte asked for writable, and the heap stays sound. */
+static void guard_sound(void)
+{
+  for (int round = 0; round < 6; round++) {
+    size_t size = ((size_t)1 << 20) + (size_t)round * 40000 + 1;
+    char *p = v_malloc(size);
+    memset(p, round, size);
+    p = v_realloc(p, size * 3);
+    memset(p, round, size * 3);
+    p = v_realloc(p, size / 2);
+    memset(p, round, size / 2);
+    char *q = v_malloc(size);
+    memset(q, round, size);
+    if (P.check_heap() != 0)
+      _exit(3);
+    v_free(p);
+    v_free(q);
+  }
+}
+
+/* A write at the first page boundary after the bytes asked for must fault. */
+static void guard_overflow(void)
+{
+  size_t size = (1u << 20) + 5;
+  char *p = v_malloc(size);
+  uintptr_t boundary = ((uintptr_t)p + size + 4095) & ~(uintptr_t)4095;
+  memset(p, 1, size);
+  *(volatile char *)boundary = 1;
+  v_free(p);
+}
+
+/* EXITS_REPORTING: exit 0 after 5 lines of report; EXITS_REPORTING_3: after 3. */
+enum outcome { DIES, EXITS_SILENTLY, EXITS_REPORTING, EXITS_REPORTING_3, FAULTS };
 
 struct death_case {
   const char *label;
@@ -138,12 +262,27 @@ static const struct death_case own_cases[] = {
    EXITS_SILENTLY},
   {"PALLOC_ON_MISUSE=continue: 5 misuses reported, calls dropped, heap sound",
    continue_after_misuse, "double free", "free", "PALLOC_ON_MISUSE=continue", EXITS_REPORTING},
+  {"PALLOC_ON_MISUSE=continue: a damaged cache link and a damaged neighbour tag reported, "
+   "blocks leaked", continue_after_damage, "link is damaged", "malloc",
+   "PALLOC_ON_MISUSE=continue", EXITS_REPORTING_3},
   {"PALLOC_QUARANTINE=8 PALLOC_JUNK=1: junk-filled, not reused, double free caught",
    quarantine_and_junk, "double free", "free", "PALLOC_QUARANTINE=8 PALLOC_JUNK=1", DIES},
   {"PALLOC_CHECK_FREE_SIZED=1: the right sizes pass", free_sized_right_size, NULL, NULL,
    "PALLOC_CHECK_FREE_SIZED=1", EXITS_SILENTLY},
   {"PALLOC_CHECK_FREE_SIZED=1: free_sized(malloc(100), 200)", free_sized_too_big,
    "size does not match", "free_sized", "PALLOC_CHECK_FREE_SIZED=1", DIES},
+  {"PALLOC_CANARY=1: sizes 1 B - 2 MiB, realloc, calloc, memalign: usable = asked, heap sound",
+   canary_sound, NULL, NULL, "PALLOC_CANARY=1", EXITS_SILENTLY},
+  {"PALLOC_CANARY=1: one byte past 100 B, free", canary_overflow_free, "heap overflow", "free",
+   "PALLOC_CANARY=1", DIES},
+  {"PALLOC_CANARY=1: one byte past 100 B, realloc", canary_overflow_realloc, "heap overflow",
+   "realloc", "PALLOC_CANARY=1", DIES},
+  {"PALLOC_CANARY=1 PALLOC_GUARD=1: one byte past 1 MiB + 3, free", canary_overflow_mapped,
+   "heap overflow", "free", "PALLOC_CANARY=1 PALLOC_GUARD=1", DIES},
+  {"PALLOC_GUARD=1: mapped blocks written whole, realloc'd, freed, mapped again; heap sound",
+   guard_sound, NULL, NULL, "PALLOC_GUARD=1", EXITS_SILENTLY},
+  {"PALLOC_GUARD=1: a write at the page after 1 MiB + 5", guard_overflow, NULL, NULL,
+   "PALLOC_GUARD=1", FAULTS},
 };
 #define OWN_COUNT (sizeof own_cases / sizeof own_cases[0])
 
@@ -231,11 +370,19 @@ static void check_case(size_t i)
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && err[0] == 0,
        "%s: exits 0 silently (%s %d, stderr \"%.120s\")", c.label, how, code, err);
     break;
-  case EXITS_REPORTING:
-    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && message_right(err, &c) && lines == 5,
-       "%s: exits 0 after 5 lines, the first naming \"%s\" (%s %d; %u lines, \"%.120s\")",
-       c.label, c.expect, how, code, lines, err);
+  case FAULTS:
+    ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+       "%s: SIGSEGV (%s %d, stderr \"%.120s\")", c.label, how, code, err);
     break;
+  case EXITS_REPORTING:
+  case EXITS_REPORTING_3: {
+    unsigned expected = c.outcome == EXITS_REPORTING ? 5 : 3;
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && message_right(err, &c) &&
+           lines == expected,
+       "%s: exits 0 after %u lines, the first naming \"%s\" (%s %d; %u lines, \"%.120s\")",
+       c.label, expected, c.expect, how, code, lines, err);
+    break;
+  }
   }
 }
 

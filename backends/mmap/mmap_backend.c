@@ -819,8 +819,11 @@ static void *mapped_alloc(size_t alignment, size_t size, unsigned flags)
 static void mapped_free_and_unlock(void *payload)
 {
   struct mapped_header *header = mapped_header_of(payload);
-  if (header->magic != MAPPED_MAGIC || !tag_seal_ok(payload, header->tag))
-    report_misuse("heap corruption: damaged mapped block header", payload, "free");
+  if (header->magic != MAPPED_MAGIC || !tag_seal_ok(payload, header->tag)) {
+    report_misuse_or_continue("heap corruption: damaged mapped block header", payload, "free");
+    lock_release(&heap_lock); /* PALLOC_ON_MISUSE=continue: the block is leaked */
+    return;
+  }
   mapped_unlink(header);
   registry_remove((uintptr_t)payload);
   counters.mapped_block_bytes -= tag_size(header->tag);
@@ -903,51 +906,62 @@ void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
  * tags and footers say (an overflow out of this block, or into it, shows here). A free tag is
  * exactly size | P (no U, no check bits), its size stays inside the region and its footer
  * repeats the size (the top has no footer). An in-use neighbour's tag is verified when that
- * block is freed (its check bits); one that an overflow made look free fails here. */
-static inline void check_next(struct region *region, char *block, const char *fn)
+ * block is freed (its check bits); one that an overflow made look free fails here.
+ * Each check aborts on damage, or with PALLOC_ON_MISUSE=continue reports it and answers false:
+ * the block is then leaked, never reused. */
+static bool damage_found(const char *problem, char *block, const char *fn)
+{
+  report_misuse_or_continue(problem, payload_of(block), fn);
+  return false;
+}
+
+static inline bool check_next(struct region *region, char *block, const char *fn)
 {
   char *next = next_block(block);
   uint64_t tag = *tag_of(next);
   if (tag & TAG_IN_USE)
-    return;
+    return true;
   size_t size = tag_size(tag);
   if ((tag & ~TAG_PREV_FREE) != size || size > (size_t)(region_sentinel(region) - next) ||
       (next != region->top && *footer_of(next, size) != size))
-    report_misuse("heap corruption: the next block's tag is damaged (overflow?)",
-                  payload_of(block), fn);
+    return damage_found("heap corruption: the next block's tag is damaged (overflow?)", block,
+                        fn);
+  return true;
 }
 
-static inline void check_neighbours(struct region *region, char *block, const char *fn)
+static inline bool check_neighbours(struct region *region, char *block, const char *fn)
 {
-  check_next(region, block, fn);
+  if (!check_next(region, block, fn))
+    return false;
   if (!(*tag_of(block) & TAG_PREV_FREE))
-    return;
+    return true;
   uint64_t prev_size = *((uint64_t *)block - 1);
   if (prev_size > (size_t)(block - region_first_block(region)) || prev_size < BACKEND_MIN_BLOCK ||
       (*tag_of(block - prev_size) & ~TAG_PREV_FREE) != prev_size)
-    report_misuse("heap corruption: the previous block's footer or tag is damaged",
-                  payload_of(block), fn);
+    return damage_found("heap corruption: the previous block's footer or tag is damaged", block,
+                        fn);
+  return true;
 }
 
-/* Check an in-use region block handed back; aborts on misuse. */
-static void check_freeable(char *block, const char *fn)
+/* Check an in-use region block handed back. */
+static bool check_freeable(char *block, const char *fn)
 {
   uint64_t tag = *tag_of(block);
   if (!(tag & TAG_IN_USE))
-    report_misuse("double free", payload_of(block), fn);
+    return damage_found("double free", block, fn);
   size_t size = tag_size(tag);
   struct region *region = region_of(block);
   if ((tag & TAG_RESERVED) || size < BACKEND_MIN_BLOCK || !tag_seal_ok(payload_of(block), tag) ||
       block + size > region_sentinel(region) || block < region_first_block(region))
-    report_misuse("heap corruption: damaged block tag", payload_of(block), fn);
-  check_neighbours(region, block, fn);
+    return damage_found("heap corruption: damaged block tag", block, fn);
+  return check_neighbours(region, block, fn);
 }
 
 static void free_locked(void *payload)
 {
   char *block = block_of(payload);
-  check_freeable(block, "free");
-  free_region_block(block);
+  if (check_freeable(block, "free"))
+    free_region_block(block);
 }
 
 void backend_free(void *payload)
@@ -1032,9 +1046,11 @@ bool backend_resize(void *payload, size_t new_block_size)
   bool done = true;
   lock_acquire(&heap_lock);
   char *block = block_of(payload);
-  if (!(*tag_of(block) & TAG_MAPPED))
-    check_next(region_of(block), block, "realloc"); /* resizing merges with it, never with
-                                                       the previous block */
+  if (!(*tag_of(block) & TAG_MAPPED) && /* resizing merges with it, never with the previous */
+      !check_next(region_of(block), block, "realloc")) {
+    lock_release(&heap_lock);
+    return false;
+  }
   if (*tag_of(block) & TAG_MAPPED)
     done = resize_mapped(payload, new_block_size);
   else if (new_block_size <= size_of(block))

@@ -168,29 +168,39 @@ static bool next_sound(struct region *r, char *block)
   return tag == size && *footer(next) == size;
 }
 
-static void check_freeable(struct region *r, char *payload, const char *function)
+/* Misuse or damage found on a block handed back: abort, or with PALLOC_ON_MISUSE=continue
+ * report it and answer false (the block is then leaked, never reused). */
+static bool refused(const char *problem, void *payload, const char *function)
+{
+  report_misuse_or_continue(problem, payload, function);
+  return false;
+}
+
+static bool check_freeable(struct region *r, char *payload, const char *function)
 {
   char *block = block_of(payload);
   uint64_t tag = header(block);
   if (((uintptr_t)payload & 15) != 0 || payload < r->first + WORD)
-    report_misuse("invalid pointer", payload, function);
+    return refused("invalid pointer", payload, function);
   size_t size = tag_size(tag);
   if (size < BACKEND_MIN_BLOCK || size > (size_t)(epilogue_of(r) - block))
-    report_misuse("heap corruption: block size out of the heap", payload, function);
+    return refused("heap corruption: block size out of the heap", payload, function);
   if (!(tag & TAG_IN_USE))
-    report_misuse("double free", payload, function);
+    return refused("double free", payload, function);
   if ((tag & (SBRK_TAG_BIT3 | TAG_MAPPED)) || !tag_seal_ok(payload, tag))
-    report_misuse("heap corruption: damaged block tag", payload, function);
+    return refused("heap corruption: damaged block tag", payload, function);
   if (is_prev_free(next_block(block)) || !next_sound(r, block))
-    report_misuse("heap corruption: next block's tag damaged", payload, function);
+    return refused("heap corruption: next block's tag damaged", payload, function);
+  return true;
 }
 
-static void check_mapped_freeable(void *payload, const char *function)
+static bool check_mapped_freeable(void *payload, const char *function)
 {
   uint64_t tag = *block_tag(payload);
   if ((tag & (TAG_IN_USE | TAG_MAPPED | SBRK_TAG_BIT3)) != (TAG_IN_USE | TAG_MAPPED) ||
       !tag_seal_ok(payload, tag))
-    report_misuse("heap corruption: damaged block tag", payload, function);
+    return refused("heap corruption: damaged block tag", payload, function);
+  return true;
 }
 
 /* Free one block, lock held. */
@@ -199,13 +209,13 @@ static void free_locked(void *payload, const char *function)
   refuse_break_below_heap();
   struct region *r = region_containing(payload);
   if (r != NULL) {
-    check_freeable(r, payload, function);
-    free_heap_block(r, block_of(payload));
+    if (check_freeable(r, payload, function))
+      free_heap_block(r, block_of(payload));
   } else if (mapped_owns(payload)) {
-    check_mapped_freeable(payload, function);
-    mapped_free(payload);
+    if (check_mapped_freeable(payload, function))
+      mapped_free(payload);
   } else {
-    report_misuse("invalid pointer", payload, function);
+    refused("invalid pointer", payload, function);
   }
 }
 
@@ -393,12 +403,11 @@ bool backend_resize(void *payload, size_t new_block_size)
     done = mapped_owns(payload) && mapped_resize(payload, asize);
   } else {
     refuse_break_below_heap();
-    check_freeable(r, payload, "realloc");
     char *block = block_of(payload);
-    done = true;
-    if (asize <= block_size(block))
+    done = check_freeable(r, payload, "realloc");
+    if (done && asize <= block_size(block))
       shrink_in_place(r, block, asize);
-    else
+    else if (done)
       done = grow_in_place(r, block, asize);
   }
   note_peak();

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""bench/check_cost.py: what palloc's default checks cost, in instructions, per workload.
+
+The default checks (check bits in every tag, hidden thread-cache links, the cache key word, the
+free fast path's pointer validation; backends/backend.h, HARDEN_DEFAULT_CHECKS) are compiled
+out of a second build configured with CPPFLAGS=-DPALLOC_MEASURE_UNCHECKED, which exists only for
+this measurement. Every bench/ workload (scaled down, so that callgrind takes minutes, not
+hours) and the three real programs of bench/run.py run under valgrind's callgrind with each
+build's library preloaded; the table gives both instruction totals (the whole process: the
+program's own work counts, as it does in wall time) and their ratio, then the geometric mean of
+the ratios. Instruction counts do not depend on the machine's load, unlike bench/run.py's wall
+times; multi-threaded workloads vary a little with scheduling (spinning on a lock).
+
+    bench/check_cost.py --checked BUILD --unchecked BUILD_UNCHECKED [--backend mmap|sbrk]
+                        [--only churn,large]
+
+BUILD must hold the built workloads (make bench builds them; or make bench/workloads/churn ...).
+"""
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+# name, argv (workload programs relative to BUILD/bench/workloads), stdin
+PY_JSON = ("import json\n"
+           "d = [{'k%d' % i: [str(j) * 3 for j in range(i % 30)]} for i in range(15000)]\n"
+           "s = json.dumps(d)\n"
+           "print(len(s), len(json.loads(s)))\n")
+PERL_HASH = ('my %h; for my $r (1..2) { for my $i (1..50000) { $h{"k$i"} = "v" x ($i % 64) } '
+             'for my $i (1..50000) { delete $h{"k$i"} if $i % 3 } } print scalar(keys %h), "\\n";')
+SQLITE_SQL = ("create table t(a integer primary key, b text);\n"
+              "with recursive n(x) as (select 1 union all select x + 1 from n where x < 30000)\n"
+              "insert into t(b) select printf('%08d-%s', x, hex(randomblob(16))) from n;\n"
+              "create index tb on t(b);\n"
+              "select count(*), sum(length(b)) from t where b like '0001%';\n")
+JOBS = [
+    ("churn", ["@churn", "2000000"], None),
+    ("working_set", ["@working_set", "40000", "2"], None),
+    ("server", ["@server", "4", "300000"], None),
+    ("prodcons", ["@prodcons", "150000"], None),
+    ("false_sharing", ["@false_sharing", "2", "2000", "2000"], None),
+    ("realloc_grow", ["@realloc_grow", "500", "2"], None),
+    ("large", ["@large", "600"], None),
+    ("fragmentation", ["@fragmentation", "150000", "2"], None),
+    ("thread_storm", ["@thread_storm", "150", "4"], None),
+    ("python3-json", ["python3", "-c", PY_JSON], None),
+    ("perl-hash", ["perl", "-e", PERL_HASH], None),
+    ("sqlite3-insert", ["sqlite3", ":memory:"], SQLITE_SQL),
+]
+
+
+def instructions(argv, stdin_text, preload):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        env = dict(os.environ, LD_PRELOAD=preload)
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
+                       input=(stdin_text or "").encode(), env=env, check=True, capture_output=True)
+        with open(out) as counts:
+            for line in counts:
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no summary")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checked", required=True, help="build folder of the normal build")
+    parser.add_argument("--unchecked", required=True,
+                        help="build folder configured with CPPFLAGS=-DPALLOC_MEASURE_UNCHECKED")
+    parser.add_argument("--backend", default="mmap", choices=["mmap", "sbrk"])
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    workloads = os.path.join(args.checked, "bench", "workloads")
+    libs = [os.path.join(b, ".libs", f"libpalloc-{args.backend}.so")
+            for b in (args.checked, args.unchecked)]
+    for lib in libs:
+        if not os.path.exists(lib):
+            sys.exit(f"check_cost: {lib} not built")
+    wanted = set(args.only.split(",")) if args.only else None
+    ratios = []
+    print(f"| workload ({args.backend}) | instructions, checks compiled out | with the default checks | cost |")
+    print("|---|---|---|---|")
+    for name, argv, stdin_text in JOBS:
+        if wanted and name not in wanted:
+            continue
+        argv = [os.path.join(workloads, a[1:]) if a.startswith("@") else a for a in argv]
+        unchecked = instructions(argv, stdin_text, libs[1])
+        checked = instructions(argv, stdin_text, libs[0])
+        ratios.append(checked / unchecked)
+        print(f"| {name} | {unchecked / 1e6:.1f} M | {checked / 1e6:.1f} M | "
+              f"{(checked / unchecked - 1) * 100:+.2f}% |", flush=True)
+    mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"| geometric mean | | | {(mean - 1) * 100:+.2f}% |")
+
+
+if __name__ == "__main__":
+    main()
