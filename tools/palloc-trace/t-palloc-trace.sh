@@ -142,8 +142,10 @@ verdict "hot spots by bytes and by calls, size histogram" $?
 
 check_json "$JSON_COMMON
 assert child['vpid'] != main['vpid']
-assert child['leaked_blocks'] == 2 and child['leaked_bytes'] == 1554, child
 rows = [r for r in mine(d['leaks']) if r['vpid'] == child['vpid']]
+# Exact for the planted leaks; LTTng-UST may allocate in the forked child too (seen under load).
+assert sum(r['leaked_blocks'] for r in rows) == 2 and sum(r['leaked_bytes'] for r in rows) == 1554, rows
+assert child['leaked_blocks'] >= 2 and child['leaked_bytes'] >= 1554, child
 assert sorted(r['line'] for r in rows) == sorted([env['LINE_CHILD'], env['LINE_CHILD2']]), rows
 assert all(r['function'] == 'leak_in_child' for r in rows), rows
 assert main['threads'] and child['threads']
