@@ -305,29 +305,6 @@ void *backend_alloc(size_t block_size, unsigned flags)
   return payload;
 }
 
-size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
-{
-  size_t asize = adjusted_size(block_size), dirty, done = 0;
-  if (asize >= SBRK_MAP_THRESHOLD) {
-    while (done < count && (payloads[done] = backend_alloc(asize, 0)) != NULL)
-      done++;
-    return done;
-  }
-  struct region *r = NULL;
-  char *block = NULL;
-  lock_acquire(&sbrk_lock);
-  for (; done < count; done++) {
-    char *next = block ? next_block(block) : NULL;
-    if (next != NULL && fits(next, asize)) /* carve on from the split remainder */
-      block = place(r, next, asize, false, &dirty);
-    else if ((block = take_block(asize, &r, &dirty)) == NULL)
-      break;
-    payloads[done] = payload_of(block);
-  }
-  lock_release(&sbrk_lock);
-  return done;
-}
-
 /* Cut the gap before the first payload aligned to alignment off an in-use block, as a free
  * block of at least BACKEND_MIN_BLOCK bytes; returns the aligned block. */
 static char *cut_front_gap(struct region *r, char *block, size_t alignment)
@@ -348,6 +325,51 @@ static char *cut_front_gap(struct region *r, char *block, size_t alignment)
   count_free(gap, 1);
   coalesce(r, block);
   return block + gap;
+}
+
+/* The first block of a batch (a thread cache's refill): its payload starts a cache line, so
+ * that the batch (one thread's blocks) shares no line with the blocks before it, handed to
+ * other threads (false_sharing in bench/: two threads' 8-byte blocks were neighbours in one
+ * line); the gap before it, at least BACKEND_MIN_BLOCK bytes when there is one, stays free.
+ * Blocks of SBRK_HIGH_PLACE_MIN bytes or more come as take_block() places them (from the high
+ * end of a big free block, the batch downwards: the line above is the batch's own). */
+static char *take_line_aligned(size_t asize, struct region **r)
+{
+  size_t dirty;
+  size_t high_min = sbrk_heap.high_place_min ? sbrk_heap.high_place_min : SBRK_HIGH_PLACE_MIN;
+  if (asize >= high_min)
+    return take_block(asize, r, &dirty);
+  /* the gap is 0 or 32 to SBRK_BATCH_ALIGN + 16 bytes: what is left after asize can always be
+   * split off, so that the block is exactly asize bytes (its size class) */
+  char *block = take_block_low(asize + SBRK_BATCH_ALIGN + 2 * BACKEND_MIN_BLOCK, r, &dirty);
+  if (block == NULL)
+    return NULL;
+  block = cut_front_gap(*r, block, SBRK_BATCH_ALIGN);
+  shrink_in_place(*r, block, asize);
+  return block;
+}
+
+size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
+{
+  size_t asize = adjusted_size(block_size), dirty, done = 0;
+  if (asize >= SBRK_MAP_THRESHOLD) {
+    while (done < count && (payloads[done] = backend_alloc(asize, 0)) != NULL)
+      done++;
+    return done;
+  }
+  struct region *r = NULL;
+  char *block = NULL;
+  lock_acquire(&sbrk_lock);
+  for (; done < count; done++) {
+    char *next = block ? next_block(block) : NULL;
+    if (next != NULL && fits(next, asize)) /* carve on from the split remainder */
+      block = place(r, next, asize, false, &dirty);
+    else if ((block = take_line_aligned(asize, &r)) == NULL)
+      break;
+    payloads[done] = payload_of(block);
+  }
+  lock_release(&sbrk_lock);
+  return done;
 }
 
 void *backend_alloc_aligned(size_t alignment, size_t block_size, unsigned flags)
@@ -407,8 +429,8 @@ bool backend_resize(void *payload, size_t new_block_size)
     done = check_freeable(r, payload, "realloc");
     if (done && asize <= block_size(block))
       shrink_in_place(r, block, asize);
-    else if (done)
-      done = grow_in_place(r, block, asize);
+    else if (done && !(done = grow_in_place(r, block, asize)))
+      sbrk_heap.moving_size = asize;
   }
   note_peak();
   lock_release(&sbrk_lock);

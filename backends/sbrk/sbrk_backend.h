@@ -17,6 +17,8 @@
  *   SBRK_HIGH_PLACE_MIN a block of at least this size is carved from the high end of the free
  *                       block it is placed in when that block keeps ...
  *   SBRK_HIGH_PLACE_SLACK ... at least this many bytes free; other blocks from the low end.
+ *   SBRK_BATCH_ALIGN    the first payload of a batch (backend_alloc_batch: a thread cache's
+ *                       refill) starts a cache line of this many bytes.
  *   SBRK_SEARCH_BUDGET  (blocks) how far one first-fit search walks in a region; past it, the
  *                       request is served from the heap's top and the next search goes on
  *                       from where this one stopped.
@@ -33,10 +35,10 @@
 #include <stdint.h>
 
 #ifndef SBRK_MAP_THRESHOLD /* each may be set at build time (CPPFLAGS=-DSBRK_...=bytes) */
-#  define SBRK_MAP_THRESHOLD  ((size_t)256 * 1024)
+#  define SBRK_MAP_THRESHOLD  ((size_t)128 * 1024)
 #endif
 #ifndef SBRK_GROW_MIN
-#  define SBRK_GROW_MIN       ((size_t)64 * 1024)
+#  define SBRK_GROW_MIN       ((size_t)4096)
 #endif
 #ifndef SBRK_TRIM_THRESHOLD
 #  define SBRK_TRIM_THRESHOLD ((size_t)256 * 1024)
@@ -51,10 +53,13 @@
 #  define SBRK_HIGH_PLACE_MIN ((size_t)256)
 #endif
 #ifndef SBRK_HIGH_PLACE_SLACK
-#  define SBRK_HIGH_PLACE_SLACK ((size_t)16384)
+#  define SBRK_HIGH_PLACE_SLACK ((size_t)BACKEND_MIN_BLOCK)
 #endif
 #ifndef SBRK_MAP_CACHE_BYTES
 #  define SBRK_MAP_CACHE_BYTES ((size_t)32 * 1024 * 1024)
+#endif
+#ifndef SBRK_BATCH_ALIGN /* a batch's first payload starts a line of this many bytes */
+#  define SBRK_BATCH_ALIGN 64
 #endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */
 #  define SBRK_SEARCH_BUDGET 4096
@@ -98,6 +103,9 @@ const char *sbrk_fit_name(enum sbrk_fit fit);
  * larger power of two); NULL when the OS refuses. *dirty = how many of its payload bytes may be
  * non-zero: 0 for a fresh mapping, all for one reused from the cache of freed mappings. */
 void *mapped_alloc(size_t block_size, size_t alignment, size_t *dirty);
+/* Unmap cached mappings, largest first, until bytes are released or the cache is empty (the
+ * heap is about to take that many bytes from the OS); returns the bytes released. */
+size_t mapped_cache_evict(size_t bytes);
 /* Unmap the cached mappings of freed blocks; returns their bytes. */
 size_t mapped_trim(void);
 /* Whether payload is the payload of a live mapped block. */

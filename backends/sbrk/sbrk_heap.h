@@ -54,6 +54,8 @@ struct sbrk_heap {
   enum sbrk_fit fit;
   char *rover;           /* next fit: the block the next search starts at, or NULL */
   size_t high_place_min; /* 0, or what replaces SBRK_HIGH_PLACE_MIN (a test hook) */
+  size_t moving_size;    /* 0, or the size a block that failed to grow in place asked for:
+                            the next request of that size is its move (take_block) */
   uint64_t free_bytes, free_count;  /* free heap blocks, tags included */
   uint64_t used_bytes, used_count;  /* in-use heap blocks, tags included */
   uint64_t region_bytes;            /* sum of the regions' len */
@@ -180,6 +182,9 @@ void mark_dirty_up_to(struct region *r, char *end);
 char *place(struct region *r, char *block, size_t asize, bool may_carve_high, size_t *dirty);
 /* An in-use block of at least asize bytes, found or made; NULL when the OS refuses memory. */
 char *take_block(size_t asize, struct region **region, size_t *dirty);
+/* The same, never carved from the high end of the free block it comes from: for a request
+ * padded to be cut (backend_alloc_batch's first block), whose size says nothing of the block. */
+char *take_block_low(size_t asize, struct region **region, size_t *dirty);
 
 /* ---- sbrk_index.c: the segment index (I12) ------------------------------------------------ */
 

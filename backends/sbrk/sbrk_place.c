@@ -290,15 +290,31 @@ static char *top_fit(size_t asize, struct region **region)
   return last;
 }
 
+/* A block that realloc moves because it could not grow in place: first fit, carved from the
+ * low end of the free block it finds (never the high end), so that it can go on growing in
+ * place into the rest (bench/replay's string_builders: utilization 0.726 -> 0.770). */
+static char *take_moving_block(size_t asize, struct region **region, size_t *dirty)
+{
+  sbrk_heap.moving_size = 0;
+  char *block = first_fit(asize, region);
+  if (block == NULL)
+    block = top_fit(asize, region);
+  if (block == NULL)
+    block = extend_heap(asize, region);
+  return block ? place(*region, block, asize, false, dirty) : NULL;
+}
+
 /* An in-use block of at least asize bytes, *dirty = the payload bytes to clear for a zeroed
  * block; NULL when the OS refuses memory. Only a block that a
  * search found may be carved from its high end: the top taken after a search gave up is carved
  * from its low end, so that what remains of it stays next to the break and merges with the
  * heap's next extension (else each extension would strand a remnant below the big blocks:
  * working_set's heap grew 3x). */
-char *take_block(size_t asize, struct region **region, size_t *dirty)
+static char *take_block_as(size_t asize, struct region **region, size_t *dirty, bool may_go_high)
 {
   refuse_break_below_heap();
+  if (asize == sbrk_heap.moving_size) /* realloc moving a block that could not grow */
+    return take_moving_block(asize, region, dirty);
   char *block = find_fit(asize, region);
   bool searched = block != NULL;
   if (block == NULL)
@@ -307,5 +323,15 @@ char *take_block(size_t asize, struct region **region, size_t *dirty)
     block = extend_heap(asize, region);
   if (block == NULL)
     return NULL;
-  return place(*region, block, asize, searched, dirty);
+  return place(*region, block, asize, searched && may_go_high, dirty);
+}
+
+char *take_block(size_t asize, struct region **region, size_t *dirty)
+{
+  return take_block_as(asize, region, dirty, true);
+}
+
+char *take_block_low(size_t asize, struct region **region, size_t *dirty)
+{
+  return take_block_as(asize, region, dirty, false);
 }

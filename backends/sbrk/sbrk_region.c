@@ -167,6 +167,7 @@ static char *new_region(size_t asize, struct region **region)
     size_t len = (size_t)(align_up_addr((uintptr_t)current + need, page) - (uintptr_t)current);
     if (len < SBRK_GROW_MIN)
       len += align_up_addr(SBRK_GROW_MIN - len, page);
+    mapped_cache_evict(len);
     char *start = current ? os_sbrk((intptr_t)len) : NULL;
     char *block = start ? init_region(r, start, len, false) : NULL;
     if (block != NULL) {
@@ -182,6 +183,7 @@ static char *new_region(size_t asize, struct region **region)
     sbrk_heap.sbrk_refused = true;
   }
   size_t len = align_up_addr(need > SBRK_MAP_REGION_MIN ? need : SBRK_MAP_REGION_MIN, page);
+  mapped_cache_evict(len);
   char *start = os_map(len);
   char *block = start ? init_region(r, start, len, true) : NULL;
   if (start != NULL && block == NULL)
@@ -201,6 +203,7 @@ char *extend_top(size_t asize)
                               os_page_size());
   if (!index_grow(r, r->len + incr))
     return NULL;
+  mapped_cache_evict(incr);
   char *start = os_sbrk((intptr_t)incr);
   if (start == r->end) {
     sbrk_heap.our_break = start + incr;

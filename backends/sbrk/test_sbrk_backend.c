@@ -236,6 +236,38 @@ static void test_resize_shrink(void)
   free_checked(b[0]);
 }
 
+/* A block that could not grow in place is moved (the front end allocates, copies, frees) to
+ * the low end of the first free block that holds it, not its high end, so that it can go on
+ * growing in place; a plain request of the same size is carved from the high end. */
+static void test_resize_moving_block(void)
+{
+  enum { HOLE = 64 * 1024, MOVE = 1024 };
+  void *hole = alloc_filled(HOLE, 1), *guard = alloc_filled(64, 2);
+  void *b[2];
+  alloc_adjacent(b, 2, 256);
+  sbrk_set_high_place_min(0);
+  free_checked(hole);
+  char *plain = alloc_filled(MOVE, 3); /* not a move: from the hole's high end */
+  EXPECT(plain == (char *)hole + HOLE - MOVE);
+  free_checked(plain);
+  EXPECT(!backend_resize(b[0], MOVE)); /* b[1] is in the way */
+  CHECK_HEAP();
+  char *moved = alloc_filled(MOVE, 4); /* the move: from the hole's low end */
+  EXPECT(moved == hole);
+  memcpy(moved, b[0], 256 - 8);
+  free_checked(b[0]);
+  EXPECT(backend_resize(moved, 4 * MOVE)); /* and it grows in place there */
+  CHECK_HEAP();
+  EXPECT(tag_of(moved) == 4 * MOVE && verify(moved, 256 - 8, 0));
+  char *after = alloc_filled(MOVE, 5); /* the hint was used up: the high end again */
+  EXPECT(after == (char *)hole + HOLE - MOVE);
+  free_checked(after);
+  free_checked(moved);
+  free_checked(b[1]);
+  free_checked(guard);
+  sbrk_set_high_place_min(SIZE_MAX);
+}
+
 /* ---- Placement policies ------------------------------------------------------------------- */
 
 /* Holes of 256, 128 and 256 bytes between guards; returns the placement of a 128-byte block. */
@@ -400,6 +432,45 @@ static void test_batch(void)
   CHECK_HEAP();
 }
 
+/* Whether the bytes [a, a + a_len) and [b, b + b_len) lie in different cache lines. */
+static bool no_line_shared(void *a, size_t a_len, void *b, size_t b_len)
+{
+  uintptr_t line = SBRK_BATCH_ALIGN, a_first = (uintptr_t)a / line, b_first = (uintptr_t)b / line;
+  uintptr_t a_last = ((uintptr_t)a + a_len - 1) / line, b_last = ((uintptr_t)b + b_len - 1) / line;
+  return a_last < b_first || b_last < a_first;
+}
+
+/* Each batch (a thread cache's refill) starts a cache line of its own: its blocks share no
+ * line with the blocks handed out before it (two threads' blocks would fight over the line),
+ * and every block is exactly the size asked (its size class in the front end). */
+static void test_batch_own_line(void)
+{
+  void *before = alloc_filled(32, 1), *p[4], *q[4];
+  EXPECT(backend_alloc_batch(32, p, 4) == 4);
+  CHECK_HEAP();
+  void *between = alloc_filled(32, 2);
+  EXPECT(backend_alloc_batch(48, q, 4) == 4);
+  CHECK_HEAP();
+  EXPECT((uintptr_t)p[0] % SBRK_BATCH_ALIGN == 0 && (uintptr_t)q[0] % SBRK_BATCH_ALIGN == 0);
+  for (int i = 0; i < 4; i++) {
+    EXPECT(tag_of(p[i]) == 32 && tag_of(q[i]) == 48);
+    EXPECT(i == 0 || (p[i] == next_payload(p[i - 1]) && q[i] == next_payload(q[i - 1])));
+    fill(p[i], 24, 10u + (unsigned)i);
+    fill(q[i], 40, 20u + (unsigned)i);
+  }
+  EXPECT(no_line_shared(before, 24, p[0], (size_t)((char *)p[3] + 24 - (char *)p[0])));
+  EXPECT(no_line_shared(p[0], (size_t)((char *)p[3] + 24 - (char *)p[0]), q[0],
+                        (size_t)((char *)q[3] + 40 - (char *)q[0])));
+  for (int i = 0; i < 4; i++)
+    EXPECT(verify(p[i], 24, 10u + (unsigned)i) && verify(q[i], 40, 20u + (unsigned)i));
+  backend_free_batch(p, 4);
+  CHECK_HEAP();
+  backend_free_batch(q, 4);
+  CHECK_HEAP();
+  free_checked(before);
+  free_checked(between);
+}
+
 static bool all_zero(const void *p, size_t n)
 {
   const unsigned char *b = p;
@@ -469,7 +540,7 @@ static void test_mapped(void)
  * backend_trim gives it back. */
 static void test_mapping_cache(void)
 {
-  size_t big = 2u << 20, smaller = SBRK_MAP_THRESHOLD + 8192;
+  size_t big = 4 * SBRK_MAP_THRESHOLD, smaller = SBRK_MAP_THRESHOLD + 8192;
   void *p = alloc_filled(big, 4);
   uint64_t held = held_bytes();
   free_checked(p);
@@ -487,6 +558,29 @@ static void test_mapping_cache(void)
   EXPECT(held_bytes() + smaller <= before_trim);
   void *r = alloc_filled(big, 6); /* a fresh mapping again */
   free_checked(r);
+  backend_trim(0);
+}
+
+/* Before the heap takes more memory from the OS, the cache of freed mappings gives back at
+ * least as much: the heap never holds more than at its peak because of it. */
+static void test_mapping_cache_evicted(void)
+{
+  backend_trim(0); /* a small free top, an empty cache */
+  void *mapped = alloc_filled(4 * SBRK_MAP_THRESHOLD, 1);
+  uint64_t peak = held_bytes();
+  free_checked(mapped);
+  EXPECT(held_bytes() == peak); /* kept in the cache */
+  void *heap = alloc_filled(SBRK_MAP_THRESHOLD / 2, 2); /* the break goes up ... */
+  EXPECT(!(*block_tag(heap) & TAG_MAPPED));
+  EXPECT(held_bytes() <= peak - 4 * SBRK_MAP_THRESHOLD + SBRK_MAP_THRESHOLD); /* ... cache gone */
+  EXPECT(mapped_cache_evict(SIZE_MAX) == 0);
+  void *again = alloc_filled(2 * SBRK_MAP_THRESHOLD, 3);
+  free_checked(again);
+  void *bigger = alloc_filled(3 * SBRK_MAP_THRESHOLD, 4); /* the cache cannot serve it: ... */
+  EXPECT(mapped_cache_evict(SIZE_MAX) == 0); /* ... emptied before the new mapping */
+  EXPECT(verify(heap, SBRK_MAP_THRESHOLD / 2 - 8, 2));
+  free_checked(bigger);
+  free_checked(heap);
   backend_trim(0);
 }
 
@@ -677,7 +771,7 @@ static void test_corruption(void)
   void *big[16], *fresh = NULL; /* a block that reaches into its region's zero area */
   int count = 0;
   while (count < 16 && fresh == NULL) {
-    void *p = big[count++] = alloc_filled(200000, 5);
+    void *p = big[count++] = alloc_filled(60000, 5); /* below SBRK_MAP_THRESHOLD */
     if ((char *)sbrk_clean_from(p) == (char *)p - 8 + tag_of(p) &&
         !in_use(next_payload(p)) && tag_of(next_payload(p)) >= 512)
       fresh = p; /* followed by a free block in the zero area, big enough for the stray */
@@ -946,16 +1040,21 @@ static const struct test tests[] = {
   { "realloc grows in place into a free next block", test_resize_grow_into_next },
   { "realloc grows in place at the end of the heap", test_resize_grow_at_heap_end },
   { "realloc shrinks in place, the tail freed and coalesced", test_resize_shrink },
+  { "a block moved by realloc goes to the low end of a free block and grows there",
+    test_resize_moving_block },
   { "first, best and next fit place differently", test_fit_policies },
   { "big blocks from a big free block's high end, small ones from its low end",
     test_high_placement },
   { "a first-fit search gives up after its budget, the next goes on", test_search_budget },
   { "a freed mapping is reused, cleared for a zeroed block, given back by trim",
     test_mapping_cache },
+  { "the cache of freed mappings is given back before the heap grows",
+    test_mapping_cache_evicted },
   { "stress, first fit", test_stress_first },
   { "stress, next fit", test_stress_next },
   { "stress, best fit", test_stress_best },
   { "batch allocation and free", test_batch },
+  { "each batch starts a cache line: no line shared with earlier blocks", test_batch_own_line },
   { "BACKEND_ZERO on reused, fresh and mapped memory", test_zeroing },
   { "aligned blocks from 32 bytes to 1 GiB", test_aligned },
   { "mapped blocks: remap, shrink, free", test_mapped },
