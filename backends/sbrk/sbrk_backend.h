@@ -103,8 +103,11 @@ const char *sbrk_fit_name(enum sbrk_fit fit);
  * larger power of two); NULL when the OS refuses. *dirty = how many of its payload bytes may be
  * non-zero: 0 for a fresh mapping, all for one reused from the cache of freed mappings. */
 void *mapped_alloc(size_t block_size, size_t alignment, size_t *dirty);
-/* Unmap cached mappings, largest first, until bytes are released or the cache is empty (the
- * heap is about to take that many bytes from the OS); returns the bytes released. */
+/* The heap is about to take bytes more from the OS: unmap cached mappings so that it holds no
+ * more than at its peak afterwards, if the cache has enough (sbrk_region.c). */
+void sbrk_make_room(size_t bytes);
+/* Unmap cached mappings until bytes are released or the cache is empty: the smallest that
+ * covers what is left, else the largest, in turn; returns the bytes released. */
 size_t mapped_cache_evict(size_t bytes);
 /* Unmap the cached mappings of freed blocks; returns their bytes. */
 size_t mapped_trim(void);

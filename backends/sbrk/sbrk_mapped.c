@@ -21,11 +21,13 @@
  * by backward shift) in memory from os_map, doubled when half full.
  * Freed mappings, up to SBRK_MAP_CACHE_BYTES of them, are kept (the cache) and reused for a
  * request they hold: whole when at most twice its size (their pages are in memory already), else
- * with their tail unmapped. Before the heap takes more memory from the OS (a mapping the cache
- * cannot serve, a mapping grown, the break raised), cached mappings of at least as many bytes
- * are unmapped, largest first (mapped_cache_evict): the cache holds memory the program freed,
- * never more than the heap held at its peak (bench/replay's growing_arrays: utilization
- * 0.805 -> 0.935 with blocks of 128 KiB and more mapped).
+ * with their tail unmapped. When the heap takes more memory from the OS (a mapping the cache
+ * cannot serve, a mapping grown, the break raised) and would then hold more than at its peak,
+ * cached mappings of at least the excess are unmapped first, the fewest and smallest that
+ * cover it (sbrk_make_room,
+ * mapped_cache_evict): the cache never raises the heap's peak (bench/replay's growing_arrays:
+ * utilization 0.805 -> 0.935 with blocks of 128 KiB and more mapped), and below the peak it
+ * keeps its mappings for reuse (bench/'s large: page faults).
  * I9 (checked by mapped_check): every registered block has U and M set and bit 3 clear, its
  *    size fills its mapping's last page (less than 16 bytes of slack), its offset word is a multiple of 16 >= 16, and the registry's
  *    count and byte totals match the blocks; the cache's mappings are page multiples whose
@@ -204,16 +206,28 @@ static char *cache_take(size_t len, size_t *got)
   return base;
 }
 
+/* The cached mapping to unmap for want bytes: the smallest of at least want bytes, else the
+ * largest; -1 when the cache is empty. */
+static int cache_victim(size_t want)
+{
+  int fit = -1, largest = -1;
+  for (int i = 0; i < MAP_CACHE_SLOTS; i++) {
+    if (cache.base[i] == NULL)
+      continue;
+    if (cache.len[i] >= want && (fit < 0 || cache.len[i] < cache.len[fit]))
+      fit = i;
+    if (largest < 0 || cache.len[i] > cache.len[largest])
+      largest = i;
+  }
+  return fit >= 0 ? fit : largest;
+}
+
 size_t mapped_cache_evict(size_t bytes)
 {
   size_t released = 0;
-  while (released < bytes && cache.bytes != 0) {
-    int largest = -1;
-    for (int i = 0; i < MAP_CACHE_SLOTS; i++)
-      if (cache.base[i] != NULL && (largest < 0 || cache.len[i] > cache.len[largest]))
-        largest = i;
-    released += cache.len[largest];
-    cache_drop(largest);
+  for (int victim; released < bytes && (victim = cache_victim(bytes - released)) >= 0;) {
+    released += cache.len[victim];
+    cache_drop(victim);
   }
   return released;
 }
@@ -277,7 +291,7 @@ void *mapped_alloc(size_t block_size, size_t alignment, size_t *dirty)
   if (block_size > SIZE_MAX / 2 || extra > SIZE_MAX / 4 ||
       !align_up_checked(block_size + 8 + extra, page, &total))
     return NULL;
-  mapped_cache_evict(total); /* the cache could not serve: it goes before the heap grows */
+  sbrk_make_room(total); /* the cache could not serve: it goes before the peak grows */
   char *raw = os_map(total);
   if (raw == NULL)
     return NULL;
@@ -339,7 +353,7 @@ void *mapped_remap(void *payload, size_t new_block_size)
                                                          os_page_size(), &new_len))
     return NULL;
   if (new_len > len)
-    mapped_cache_evict(new_len - len);
+    sbrk_make_room(new_len - len);
   char *base = os_remap(mapping_base(payload), len, new_len);
   if (base == NULL)
     return NULL;

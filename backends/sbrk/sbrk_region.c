@@ -55,6 +55,13 @@ void note_peak(void)
     sbrk_heap.peak_mapped_bytes = sbrk_held_bytes();
 }
 
+void sbrk_make_room(size_t bytes)
+{
+  uint64_t after = sbrk_held_bytes() + bytes;
+  if (after > sbrk_heap.peak_mapped_bytes)
+    mapped_cache_evict((size_t)(after - sbrk_heap.peak_mapped_bytes));
+}
+
 /* ---- Regions ----------------------------------------------------------------------------- */
 
 struct region *region_containing(const void *addr)
@@ -167,7 +174,7 @@ static char *new_region(size_t asize, struct region **region)
     size_t len = (size_t)(align_up_addr((uintptr_t)current + need, page) - (uintptr_t)current);
     if (len < SBRK_GROW_MIN)
       len += align_up_addr(SBRK_GROW_MIN - len, page);
-    mapped_cache_evict(len);
+    sbrk_make_room(len);
     char *start = current ? os_sbrk((intptr_t)len) : NULL;
     char *block = start ? init_region(r, start, len, false) : NULL;
     if (block != NULL) {
@@ -183,7 +190,7 @@ static char *new_region(size_t asize, struct region **region)
     sbrk_heap.sbrk_refused = true;
   }
   size_t len = align_up_addr(need > SBRK_MAP_REGION_MIN ? need : SBRK_MAP_REGION_MIN, page);
-  mapped_cache_evict(len);
+  sbrk_make_room(len);
   char *start = os_map(len);
   char *block = start ? init_region(r, start, len, true) : NULL;
   if (start != NULL && block == NULL)
@@ -203,7 +210,7 @@ char *extend_top(size_t asize)
                               os_page_size());
   if (!index_grow(r, r->len + incr))
     return NULL;
-  mapped_cache_evict(incr);
+  sbrk_make_room(incr);
   char *start = os_sbrk((intptr_t)incr);
   if (start == r->end) {
     sbrk_heap.our_break = start + incr;
