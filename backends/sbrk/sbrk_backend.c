@@ -73,6 +73,12 @@
  * 64 KiB segments whose bound is below floor_size() (sbrk_index.c), so that a heap of 400,000
  * blocks is not walked block by block.
  *
+ * Two placement rules outside the fits (sbrk_place.c): a block that backend_resize could not
+ * grow leaves its size in sbrk_heap.moving_size, and the next request of that size (the front
+ * end's allocate-copy-free) is taken by first fit from the low end of a free block, so that it
+ * can grow in place there; and the first block of each batch (backend_alloc_batch) starts a
+ * cache line, so that two threads' cached blocks never share one.
+ *
  * One lock (sbrk_lock) serialises everything; the front end's thread caches take the common
  * traffic. The tag of an in-use block changes only inside backend_resize and
  * backend_alloc_aligned on that block, and in its P bit when the block before it is freed or
