@@ -113,7 +113,7 @@ void tcache_init(bool enabled)
 
 static struct tcache *tcache_create(void)
 {
-  struct tcache *tc = backend_alloc(block_size_for(sizeof *tc), BACKEND_ZERO);
+  struct tcache *tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(sizeof *tc), BACKEND_ZERO);
   if (tc == NULL)
     return NULL;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
@@ -301,6 +301,8 @@ int tcache_check(void)
   struct tcache *tc = tcache_self;
   if (tc == NULL)
     return 0;
+  if ((uintptr_t)tc % TCACHE_ALIGNMENT != 0)
+    return CHECK_FAIL(107, "the thread cache does not start a cache line", tc);
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     broken = bin_check(&tc->bins[cls], cls);
     if (broken)

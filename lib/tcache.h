@@ -21,6 +21,7 @@
  *   T3  no block is on two lists, or twice on one.
  *   T6  every hidden link reveals NULL or a 16-aligned block the backend owns (T4 and T5 are
  *       the transfer cache's, transfer.h).
+ *   T7  the cache itself starts a cache line (TCACHE_ALIGNMENT).
  * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
  * A miss refills the bin in one batch, from the transfer cache (transfer.h) and then the
  * backend, whose size starts at one block and doubles with each refill up to half the bin (a
@@ -46,12 +47,16 @@ struct tcache_bin {
   uint16_t batch;  /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
 };
 
+/* A thread's cache starts a cache line and fills whole lines, so that no other thread's block
+ * shares a line with the bins and counters it writes on every call. */
+#define TCACHE_ALIGNMENT 64
+
 struct tcache {
   struct tcache_bin bins[CLASS_COUNT];
   int64_t unpublished_live;          /* usable bytes allocated - freed since the last publish */
   uint64_t calls[PALLOC_FN_COUNT];   /* API calls made by this thread, by function */
   struct tcache *next, *prev;        /* the registry of live caches (tcache_registry_lock) */
-};
+} __attribute__((aligned(TCACHE_ALIGNMENT))); /* whole cache lines: see tcache_create */
 
 extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 /* A random value stored in word 1 of every cached block, so that a second free of a cached
@@ -147,7 +152,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 void tcache_flush_half(struct tcache *tc, unsigned cls);
 /* Send every cached block back to the backend. */
 void tcache_flush_all(struct tcache *tc);
-/* Walk the calling thread's cache and verify T1-T3 and T6; 0 or the number of the broken one
+/* Walk the calling thread's cache and verify T1-T3, T6 and T7; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);
 /* Set up the registry, the key and the thread-exit hook; called once from init. */
