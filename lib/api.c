@@ -415,16 +415,32 @@ static bool worth_shrinking(size_t old_size, size_t new_size)
   return old_size > CLASS_MAX_BLOCK || new_size <= old_size / 2;
 }
 
+/* A growing region block of this size or more moves from backend block to backend block,
+ * bypassing the thread cache: the backend grows the new block in place (with headroom) on the
+ * next calls, and the old block coalesces at once instead of waiting in a cache bin for a
+ * block of its class (strings growing in a loop took 40% more memory than glibc). */
+#define REALLOC_DIRECT_MIN 256
+
+static bool realloc_moves_direct(uint64_t tag)
+{
+  return tag_size(tag) >= REALLOC_DIRECT_MIN && !(tag & TAG_MAPPED) &&
+         init_options.thread_caches;
+}
+
 /* Move the block's contents into a new block; NULL (old block intact) when out of memory. */
 static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, size_t n,
                                const char *fn_name)
 {
-  void *moved = alloc_block(tc, n, 0);
+  bool direct = realloc_moves_direct(tag) && n <= CLASS_MAX_REQUEST;
+  void *moved = direct ? backend_alloc(block_size_for(n + n / 8), 0) : alloc_block(tc, n, 0);
   if (moved == NULL)
     return NULL;
   size_t old_usable = block_usable_size(payload);
   memcpy(moved, payload, old_usable < n ? old_usable : n);
-  release_block(tc, payload, tag, fn_name);
+  if (direct)
+    backend_free(payload);
+  else
+    release_block(tc, payload, tag, fn_name);
   return moved;
 }
 
@@ -581,7 +597,7 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
         note_call(tc, fn, 0);
         return payload;
       }
-      if (new_size > tag_size(tag)) {
+      if (new_size > tag_size(tag) && tag_size(tag) < REALLOC_DIRECT_MIN) {
         void *moved = realloc_move_cached(tc, payload, tag, n, fn);
         if (moved != NULL)
           return moved;
