@@ -48,9 +48,9 @@
  * with malloc_trim).
  *
  * Placement: a block is taken from the bins (below) or carved from the top; a batch for a
- * thread cache cuts as many blocks as fit from each free block it takes, so that they lie
- * side by side and the bins are touched once per free block rather than once per block. A
- * block that grows in place (backend_resize) takes an eighth more than asked when the free
+ * thread cache cuts as many blocks as fit from each free block it takes (or from the top in
+ * one carve), so that they lie side by side and the bins are touched once per free block
+ * rather than once per block. A block that grows in place (backend_resize) takes an eighth more than asked when the free
  * block or top after it has the room, so that a buffer grown a few bytes at a time calls here
  * about once per eighth of its size.
  *
@@ -890,6 +890,26 @@ static size_t carve_batch(char *block, size_t size, void **payloads, size_t coun
   return cut;
 }
 
+/* Cut up to count blocks of size bytes from the current region's top in one carve (the top
+ * keeps at least a minimal block); how many were cut. */
+static size_t carve_batch_from_top(size_t size, void **payloads, size_t count)
+{
+  char *top = current_region ? current_region->top : NULL;
+  if (top == NULL || size_of(top) < size + BACKEND_MIN_BLOCK)
+    return 0;
+  size_t fit = (size_of(top) - BACKEND_MIN_BLOCK) / size;
+  size_t cut = fit < count ? fit : count;
+  char *run = top_carve(cut * size, 0);
+  uint64_t prev_free = *tag_of(run) & TAG_PREV_FREE;
+  for (size_t i = 0; i < cut; i++) {
+    char *piece = run + i * size;
+    *tag_of(piece) = size | TAG_IN_USE | (i == 0 ? prev_free : 0);
+    block_seal(payload_of(piece));
+    payloads[i] = payload_of(piece);
+  }
+  return cut;
+}
+
 size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
 {
   size_t got = 0;
@@ -898,6 +918,11 @@ size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
     char *block = bins_take(block_size);
     if (block != NULL) {
       got += carve_batch(block, block_size, payloads + got, count - got);
+      continue;
+    }
+    size_t cut = carve_batch_from_top(block_size, payloads + got, count - got);
+    if (cut != 0) {
+      got += cut;
       continue;
     }
     block = alloc_region_block(block_size, 0);
