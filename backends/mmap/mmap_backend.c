@@ -50,9 +50,7 @@
  * Placement: a block is taken from the bins (below) or carved from the top; a batch for a
  * thread cache cuts as many blocks as fit from each free block it takes (or from the top in
  * one carve), so that they lie side by side and the bins are touched once per free block
- * rather than once per block. A block that grows in place (backend_resize) takes an eighth more than asked when the free
- * block or top after it has the room, so that a buffer grown a few bytes at a time calls here
- * about once per eighth of its size.
+ * rather than once per block.
  *
  * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
  * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
@@ -1068,16 +1066,7 @@ static void shrink_region_block(char *block, size_t size)
   free_region_block(tail);
 }
 
-/* How large a block growing in place to size bytes is made, room allowing: an eighth more
- * (16-byte rounded), so that a buffer growing a few bytes at a time comes back here once per
- * eighth of its size rather than on every call, as when it moves through the size classes. */
-static inline size_t grow_headroom(size_t size)
-{
-  return align_up_addr(size + size / 8, 16);
-}
-
-/* Grow an in-use region block to at least size bytes into the free block or top after it,
- * taking headroom (grow_headroom) when the free block or top has it. */
+/* Grow an in-use region block to at least size bytes into the free block or top after it. */
 static bool grow_region_block(char *block, size_t size)
 {
   size_t old_size = size_of(block);
@@ -1085,9 +1074,6 @@ static bool grow_region_block(char *block, size_t size)
   struct region *region = region_of(block);
   if (!is_free(next) || old_size + size_of(next) < size)
     return false;
-  size_t roomy = grow_headroom(size);
-  if (roomy < MMAP_MAPPED_THRESHOLD && old_size + size_of(next) >= roomy + BACKEND_MIN_BLOCK)
-    size = roomy;
   if (next == region->top) {
     if (top_carve(size - old_size, 0) != next)
       return false;
