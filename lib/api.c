@@ -415,17 +415,41 @@ static bool worth_shrinking(size_t old_size, size_t new_size)
   return old_size > CLASS_MAX_BLOCK || new_size <= old_size / 2;
 }
 
+/* A growing region block of this size or more moves from backend block to backend block,
+ * bypassing the thread cache: the new block has an eighth of headroom and grows in place on
+ * the next calls, and the old block coalesces at once instead of waiting in a cache bin for a
+ * block of its class (bench realloc_grow, palloc-mmap: peak RSS 21.9 -> 18.9 MB, glibc 15.6). */
+#define REALLOC_DIRECT_MIN 256
+
+static bool realloc_moves_direct(uint64_t tag)
+{
+  return tag_size(tag) >= REALLOC_DIRECT_MIN && !(tag & TAG_MAPPED) &&
+         init_options.thread_caches;
+}
+
 /* Move the block's contents into a new block; NULL (old block intact) when out of memory. */
 static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, size_t n,
                                const char *fn_name)
 {
-  void *moved = alloc_block(tc, n, 0);
+  bool direct = realloc_moves_direct(tag) && n <= CLASS_MAX_REQUEST;
+  void *moved = direct ? backend_alloc(block_size_for(n + n / 8), 0) : alloc_block(tc, n, 0);
   if (moved == NULL)
     return NULL;
   size_t old_usable = block_usable_size(payload);
   memcpy(moved, payload, old_usable < n ? old_usable : n);
-  release_block(tc, payload, tag, fn_name);
+  if (direct)
+    backend_free(payload);
+  else
+    release_block(tc, payload, tag, fn_name);
   return moved;
+}
+
+/* Grow a region block in place: first to an eighth more than n (so that a buffer grown a few
+ * bytes at a time comes back here about once per eighth of its size, not on every call), else
+ * to just what n needs. */
+static bool realloc_grow_in_place(void *payload, size_t n, size_t new_size)
+{
+  return backend_resize(payload, block_size_for(n + n / 8)) || backend_resize(payload, new_size);
 }
 
 static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_t n,
@@ -446,7 +470,7 @@ static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_
       if (moved != NULL)
         return moved;
     }
-  } else if (backend_resize(payload, new_size)) {
+  } else if (realloc_grow_in_place(payload, n, new_size)) {
     return payload;
   }
   return realloc_by_moving(tc, payload, tag, n, fn_name);
@@ -581,7 +605,7 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
         note_call(tc, fn, 0);
         return payload;
       }
-      if (new_size > tag_size(tag)) {
+      if (new_size > tag_size(tag) && tag_size(tag) < REALLOC_DIRECT_MIN) {
         void *moved = realloc_move_cached(tc, payload, tag, n, fn);
         if (moved != NULL)
           return moved;

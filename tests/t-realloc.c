@@ -143,6 +143,77 @@ static void geometric_growth(void)
   ok(P.check_heap() == 0, "heap consistent after growth");
 }
 
+/* Strings grown a few bytes at a time, interleaved, as a string builder does: contents kept
+ * through every move, and a block with free space after it grows in place. */
+static void string_builders(void)
+{
+  enum { STRINGS = 48, LENGTH = 20000 };
+  unsigned char *text[STRINGS] = { 0 };
+  size_t used[STRINGS] = { 0 }, bad = 0, heap_errors = 0, steps = 0;
+  uint64_t rng = 5;
+  for (bool growing = true; growing; steps++) {
+    growing = false;
+    for (size_t s = 0; s < STRINGS; s++) {
+      if (used[s] >= LENGTH)
+        continue;
+      growing = true;
+      size_t grow = 1 + (size_t)rng_below(&rng, 15);
+      unsigned char *q = v_realloc(text[s], used[s] + grow);
+      if (q == NULL || (used[s] && (q[0] != (unsigned char)s || q[used[s] - 1] != (unsigned char)s)))
+        bad++;
+      if (q == NULL)
+        break;
+      memset(q + used[s], (int)s, grow);
+      text[s] = q;
+      used[s] += grow;
+    }
+    if (steps % 64 == 0 && P.check_heap() != 0)
+      heap_errors++;
+  }
+  for (size_t s = 0; s < STRINGS; s++)
+    if (!all_bytes(text[s], used[s], (unsigned char)s))
+      bad++;
+  ok(bad == 0 && heap_errors == 0,
+     "%d strings grown to %d bytes in %zu interleaved steps keep their contents (%zu bad, "
+     "%zu heap checks failed)", STRINGS, LENGTH, steps, bad, heap_errors);
+  for (size_t s = 0; s < STRINGS; s++)
+    free(text[s]);
+
+  /* A block (not cached: above 32 KiB) whose neighbour is freed grows into it in place, and
+   * takes an eighth more, so that the next few growths need no call. */
+  unsigned char *pairs_held[16][2];
+  unsigned char *p = NULL, *next = NULL, *grown = NULL;
+  size_t tries = 0;
+  for (; tries < 16 && p == NULL; tries++) {
+    unsigned char *a = malloc(40000), *b = malloc(40000);
+    pairs_held[tries][0] = a;
+    pairs_held[tries][1] = b;
+    if (b == a + malloc_usable_size(a) + 8)
+      p = a, next = b;
+    else if (a == b + malloc_usable_size(b) + 8)
+      p = b, next = a;
+  }
+  ok(p != NULL, "two blocks of 40000 bytes found adjacent within %zu tries", tries);
+  if (p != NULL) {
+    fill_pattern(p, 40000, 9);
+    free(next);
+    unsigned char *q = v_realloc(p, 41000);
+    size_t usable = malloc_usable_size(q);
+    ok(q == p && pattern_ok(q, 40000, 9), "realloc into the freed neighbour stays in place");
+    ok(usable >= 41000 + 41000 / 8 - 16 && usable < 41000 + 41000 / 8 + 32,
+       "growing in place takes an eighth more (usable %zu for 41000)", usable);
+    unsigned char *r = v_realloc(q, 41000 + 41000 / 8 - 16);
+    ok(r == q && pattern_ok(r, 40000, 9), "growing within that room keeps the block");
+    grown = r;
+  }
+  for (size_t i = 0; i < tries; i++)
+    for (int j = 0; j < 2; j++)
+      if (pairs_held[i][j] != next && pairs_held[i][j] != p)
+        free(pairs_held[i][j]);
+  free(grown);
+  ok(P.check_heap() == 0, "heap consistent after the string builders");
+}
+
 static void *first_call_thread(void *arg)
 {
   unsigned char *p = v_realloc(arg, 1024);
@@ -172,6 +243,7 @@ int test_realloc(void)
   zero_size_frees();
   in_place();
   geometric_growth();
+  string_builders();
   cross_thread();
   return tap_done();
 }

@@ -47,6 +47,11 @@
  * time, and one that stops using memory returns it within a few hundred frees (or at once
  * with malloc_trim).
  *
+ * Placement: a block is taken from the bins (below) or carved from the top; a batch for a
+ * thread cache cuts as many blocks as fit from each free block it takes (or from the top in
+ * one carve), so that they lie side by side and the bins are touched once per free block
+ * rather than once per block.
+ *
  * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
  * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
  * ([1024, 1280), [1280, 1536), ...). bin_bitmap has bit b set iff bin b is not empty, so the
@@ -853,12 +858,72 @@ void *backend_alloc(size_t block_size, unsigned flags)
   return block ? payload_of(block) : NULL;
 }
 
+/* Cut a block taken off the bins into as many in-use blocks of size bytes as it holds, up to
+ * count, storing their payloads: one bin removal and one insertion for the lot instead of one
+ * each (the bin lists' neighbours are cache misses). The rest is binned as place() does, or
+ * joins the last block when it is too small to be a block. Returns how many were cut. */
+static size_t carve_batch(char *block, size_t size, void **payloads, size_t count)
+{
+  size_t block_size = size_of(block);
+  uint64_t prev_free = *tag_of(block) & TAG_PREV_FREE;
+  size_t cut = block_size / size < count ? block_size / size : count;
+  size_t rest = block_size - cut * size;
+  if (rest >= BACKEND_MIN_BLOCK) {
+    char *rest_block = block + cut * size;
+    *tag_of(rest_block) = 0;
+    make_free(rest_block, rest);
+  } else {
+    set_prev_free(block + block_size, false);
+  }
+  for (size_t i = 0; i < cut; i++) {
+    char *piece = block + i * size;
+    size_t piece_size = i + 1 == cut && rest < BACKEND_MIN_BLOCK ? size + rest : size;
+    *tag_of(piece) = piece_size | TAG_IN_USE | (i == 0 ? prev_free : 0);
+    block_seal(payload_of(piece));
+    payloads[i] = payload_of(piece);
+  }
+  size_t taken = rest < BACKEND_MIN_BLOCK ? block_size : cut * size;
+  counters.free_bytes -= taken;
+  counters.in_use_bytes += taken;
+  return cut;
+}
+
+/* Cut up to count blocks of size bytes from the current region's top in one carve (the top
+ * keeps at least a minimal block); how many were cut. */
+static size_t carve_batch_from_top(size_t size, void **payloads, size_t count)
+{
+  char *top = current_region ? current_region->top : NULL;
+  if (top == NULL || size_of(top) < size + BACKEND_MIN_BLOCK)
+    return 0;
+  size_t fit = (size_of(top) - BACKEND_MIN_BLOCK) / size;
+  size_t cut = fit < count ? fit : count;
+  char *run = top_carve(cut * size, 0);
+  uint64_t prev_free = *tag_of(run) & TAG_PREV_FREE;
+  for (size_t i = 0; i < cut; i++) {
+    char *piece = run + i * size;
+    *tag_of(piece) = size | TAG_IN_USE | (i == 0 ? prev_free : 0);
+    block_seal(payload_of(piece));
+    payloads[i] = payload_of(piece);
+  }
+  return cut;
+}
+
 size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
 {
   size_t got = 0;
   lock_acquire(&heap_lock);
   while (got < count) {
-    char *block = alloc_region_block(block_size, 0);
+    char *block = bins_take(block_size);
+    if (block != NULL) {
+      got += carve_batch(block, block_size, payloads + got, count - got);
+      continue;
+    }
+    size_t cut = carve_batch_from_top(block_size, payloads + got, count - got);
+    if (cut != 0) {
+      got += cut;
+      continue;
+    }
+    block = alloc_region_block(block_size, 0);
     if (block == NULL)
       break;
     payloads[got++] = payload_of(block);
