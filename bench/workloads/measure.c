@@ -1,7 +1,10 @@
 /* measure: run a command and report its wall time and peak RSS, as a small process of our own
  * (a child forked from the Python driver would count the driver's memory in its peak RSS).
  * Usage: measure RESULT_FILE PROGRAM ARGS... ; writes "SECONDS MAXRSS_KIB STATUS" to
- * RESULT_FILE and exits with the program's exit status. */
+ * RESULT_FILE and exits with the program's exit status. With MEASURE_PRELOAD=LIB in the
+ * environment, the program (not this launcher) runs with LD_PRELOAD=LIB: set in the child
+ * between fork and exec, so that no other program (such as env) runs in the measured process
+ * first and leaves its own peak RSS in the figure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -19,6 +22,10 @@ int main(int argc, char **argv)
   clock_gettime(CLOCK_MONOTONIC, &start);
   pid_t child = fork();
   if (child == 0) {
+    const char *preload = getenv("MEASURE_PRELOAD");
+    if (preload != NULL && preload[0] != '\0')
+      setenv("LD_PRELOAD", preload, 1);
+    unsetenv("MEASURE_PRELOAD");
     execvp(argv[2], &argv[2]);
     perror(argv[2]);
     _exit(127);
