@@ -226,9 +226,48 @@ static void first_operations(void)
   }
 }
 
+/* Two threads that each keep one small block and write it hard must not get blocks in one
+ * cache line (bench false_sharing): each thread's refill starts a line of its own. */
+#define LINE 64
+static void *small_block_kept(void *arg)
+{
+  unsigned char *p = malloc(8);
+  memset(p, 0x5a, 8);
+  *(unsigned char **)arg = p;
+  return NULL;
+}
+
+static void first_blocks_apart(void)
+{
+  int shared = 0, rounds_run = 0;
+  for (int round = 0; round < 8; round++) {
+    unsigned char *a = NULL, *b = NULL;
+    pthread_t ta, tb;
+    if (pthread_create(&ta, NULL, small_block_kept, &a) != 0)
+      continue;
+    pthread_join(ta, NULL);
+    if (pthread_create(&tb, NULL, small_block_kept, &b) != 0) {
+      free(a);
+      continue;
+    }
+    pthread_join(tb, NULL);
+    rounds_run++;
+    if (a == NULL || b == NULL || (uintptr_t)a / LINE == (uintptr_t)(b + 7) / LINE ||
+        (uintptr_t)(a + 7) / LINE == (uintptr_t)b / LINE || a[7] != 0x5a || b[7] != 0x5a)
+      shared++;
+    free(a);
+    free(b);
+  }
+  ok(rounds_run == 8 && shared == 0,
+     "two threads' first 8-byte blocks lie in different cache lines (%d of %d rounds shared one)",
+     shared, rounds_run);
+  ok(P.check_heap() == 0, "heap consistent after the threads' first blocks");
+}
+
 int test_threads(void)
 {
   ptest_init();
+  first_blocks_apart();
   first_operations();
   rounds();
   return tap_done();
