@@ -19,9 +19,10 @@ BUILD must hold the built workloads (make bench builds them; or make bench/workl
 import argparse
 import math
 import os
-import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402  (bench/run.py: callgrind_instructions)
 
 # name, argv (workload programs relative to BUILD/bench/workloads), stdin
 PY_JSON = ("import json\n"
@@ -51,19 +52,6 @@ JOBS = [
 ]
 
 
-def instructions(argv, stdin_text, preload):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        env = dict(os.environ, LD_PRELOAD=preload)
-        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
-                       input=(stdin_text or "").encode(), env=env, check=True, capture_output=True)
-        with open(out) as counts:
-            for line in counts:
-                if line.startswith("summary:"):
-                    return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no summary")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checked", required=True, help="build folder of the normal build")
@@ -86,8 +74,8 @@ def main():
         if wanted and name not in wanted:
             continue
         argv = [os.path.join(workloads, a[1:]) if a.startswith("@") else a for a in argv]
-        unchecked = instructions(argv, stdin_text, libs[1])
-        checked = instructions(argv, stdin_text, libs[0])
+        unchecked = bench.callgrind_instructions(argv, libs[1], stdin_text)
+        checked = bench.callgrind_instructions(argv, libs[0], stdin_text)
         ratios.append(checked / unchecked)
         print(f"| {name} | {unchecked / 1e6:.1f} M | {checked / 1e6:.1f} M | "
               f"{(checked / unchecked - 1) * 100:+.2f}% |", flush=True)

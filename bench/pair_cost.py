@@ -42,16 +42,8 @@ def preload_env(preload):
     return env
 
 
-def instructions(binary, preload, pairs, workdir):
-    out = os.path.join(workdir, "callgrind.out")
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, str(pairs),
-                    str(LIVE)],
-                   env=preload_env(preload), check=True, capture_output=True)
-    with open(out) as counts:
-        for line in counts:
-            if line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no summary")
+def instructions(binary, preload, pairs):
+    return run.callgrind_instructions([binary, str(pairs), str(LIVE)], preload)
 
 
 def ns_per_pair(binary, preload, pairs):
@@ -75,8 +67,8 @@ def main():
         for name, preload in run.allocators(args.builddir, ""):
             count = None
             if have_valgrind:
-                count = (instructions(binary, preload, 2 * args.pairs, workdir) -
-                         instructions(binary, preload, args.pairs, workdir)) / args.pairs
+                count = (instructions(binary, preload, 2 * args.pairs) -
+                         instructions(binary, preload, args.pairs)) / args.pairs
             rows.append((name, count, ns_per_pair(binary, preload, args.pairs)))
     print(f"\ncached malloc/free pair (16..256 bytes, {LIVE} live, one thread)  {'instructions':>12}  {'ns':>8}")
     for name, count, ns in rows:

@@ -128,6 +128,25 @@ def run_once(measure, argv, stdin_text, preload):
     return float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]), child.stdout, child.stderr
 
 
+def callgrind_instructions(argv, preload, stdin_text=None):
+    """Instructions argv executes with preload (None: glibc) as LD_PRELOAD: callgrind's Ir
+    total for the whole process. Used by pair_cost.py, check_cost.py and trace-cost/suite.py."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.pop("MEASURE_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    with tempfile.TemporaryDirectory() as work:
+        out = os.path.join(work, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
+                       input=(stdin_text or "").encode(), env=env, check=True, capture_output=True)
+        with open(out) as counts:
+            for line in counts:
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no summary")
+
+
 def geomean(values):
     values = [v for v in values if v and v > 0]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")

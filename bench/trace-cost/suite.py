@@ -17,9 +17,7 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -30,21 +28,6 @@ import run as bench  # noqa: E402  (bench/run.py: its workload list and launcher
 # valgrind (about 50 times slower).
 CALLGRIND_JOBS = ("churn", "working_set", "realloc_grow", "large", "fragmentation",
                   "perl-hash", "sqlite3-insert")
-
-
-def instructions(argv, stdin_text, preload):
-    """Instructions the program executes under preload (callgrind's Ir total)."""
-    with tempfile.TemporaryDirectory() as work:
-        out = os.path.join(work, "cg.out")
-        env = dict(os.environ, LD_PRELOAD=preload)
-        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
-                       env=env, input=(stdin_text or "").encode(), capture_output=True,
-                       check=True)
-        with open(out) as data:
-            for line in data:
-                if line.startswith("summary:"):
-                    return int(line.split()[1])
-    raise RuntimeError("no callgrind summary")
 
 
 def main():
@@ -73,7 +56,7 @@ def main():
         args.rounds = 0
         for name, argv, stdin in jobs:
             for case, preload in cases:
-                times[(name, case)] = [instructions(argv, stdin, preload)]
+                times[(name, case)] = [bench.callgrind_instructions(argv, preload, stdin)]
     for r in range(args.rounds):
         for name, argv, stdin in jobs:
             order = list(cases)
