@@ -33,7 +33,7 @@ bool harden_was_freed_mapped(const void *payload)
 
 /* The quarantine: a ring of blocks, oldest at quarantine_head. */
 static palloc_lock quarantine_lock = PALLOC_LOCK_INIT;
-static void *quarantine[HARDEN_QUARANTINE_MAX];
+static void *quarantine[HARDEN_QUARANTINE_MAX] SPARSE_ZEROED;
 static size_t quarantine_head, quarantine_count;
 
 static uint64_t quarantine_mark(void) { return ~tcache_key; }

@@ -26,7 +26,7 @@ static struct transfer_head transfer_heads[CLASS_COUNT] = {
  * class's (slot_start[c]), so that the classes of small blocks, which hold the most, do not
  * leave unused slot rows between them: a program whose blocks change threads in every class
  * touches about 40 KiB of slots rather than 103 KiB. */
-static void *transfer_slot_array[CLASS_COUNT * TRANSFER_CAPACITY];
+static void *transfer_slot_array[CLASS_COUNT * TRANSFER_CAPACITY] SPARSE_ZEROED;
 static uint32_t slot_start[CLASS_COUNT];
 
 static void **slots_of(unsigned cls) { return &transfer_slot_array[slot_start[cls]]; }

@@ -135,7 +135,7 @@ static struct mapped_header *mapped_blocks;
 static struct free_block *bins[MMAP_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
-uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS];
+uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS] SPARSE_ZEROED;
 static uint64_t backend_clock; /* counts frees that take heap_lock: the backend's time */
 
 static void region_bit_set(const struct region *region, bool present)
@@ -154,7 +154,7 @@ static void region_bit_set(const struct region *region, bool present)
  * that a region never looks like a mapped payload at the same address) and mapped payloads. */
 #define REGISTRY_BITS 18
 #define REGISTRY_SIZE ((size_t)1 << REGISTRY_BITS)
-static uintptr_t registry[REGISTRY_SIZE];
+static uintptr_t registry[REGISTRY_SIZE] SPARSE_ZEROED;
 static size_t registry_count;
 
 static size_t registry_slot(uintptr_t key)
