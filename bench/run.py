@@ -6,8 +6,7 @@ LD_PRELOAD, several rounds, interleaved (round r runs every allocator once befor
 so that drift on a shared machine hits all allocators alike. For each run: wall time and peak
 RSS (VmHWM, read as the program exits: see workloads/measure.c). Reported: medians, ratios of
 each allocator against glibc, and of the default palloc backend against each peer; geometric
-means. Writes a terminal table, a CSV of
-every run, a CSV of the summary and an SVG chart.
+means. Writes a terminal table, a CSV of every run, a CSV of the summary and an SVG chart.
 
     bench/run.py [--rounds 5] [--only churn,large] [--out bench/results] [--builddir .]
 """
