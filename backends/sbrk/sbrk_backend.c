@@ -107,11 +107,16 @@ static void free_heap_block(struct region *r, char *block)
   sbrk_heap.used_bytes -= size;
   sbrk_heap.used_count--;
   bool prev_free = is_prev_free(block);
+  /* the free neighbours' own interiors were given back already when they are big enough */
+  char *from = prev_free && block_size(prev_block(block)) >= SBRK_RELEASE_MIN ? block : NULL;
+  char *next = next_block(block);
+  char *to = !is_in_use(next) && block_size(next) >= SBRK_RELEASE_MIN ? next : NULL;
   write_free(block, size);
   set_prev_free(block, prev_free);
   count_free(size, 1);
-  block = coalesce(r, block);
-  trim_top_if_worth_it(r, block);
+  char *merged = coalesce(r, block);
+  if (!trim_top_if_worth_it(r, merged))
+    release_freed_pages(merged, from, to);
 }
 
 /* Shrink an in-use block to new_size, returning the tail to the free list. */

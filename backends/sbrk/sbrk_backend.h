@@ -46,6 +46,9 @@
 #ifndef SBRK_TOP_PAD
 #  define SBRK_TOP_PAD        ((size_t)64 * 1024)
 #endif
+#ifndef SBRK_RELEASE_MIN /* free blocks this big have their interior pages given back */
+#  define SBRK_RELEASE_MIN ((size_t)16 * 1024)
+#endif
 #ifndef SBRK_MAP_REGION_MIN
 #  define SBRK_MAP_REGION_MIN ((size_t)1024 * 1024)
 #endif

@@ -166,7 +166,9 @@ char *extend_top(size_t asize);
 char *extend_heap(size_t asize, struct region **region);
 /* Lower the break so that the top region's free last block keeps about pad bytes. */
 size_t trim_top(size_t pad);
-void trim_top_if_worth_it(struct region *r, char *free_block);
+/* Trim when free_block is the top region's last block and big enough; whether it is that block. */
+bool trim_top_if_worth_it(struct region *r, char *free_block);
+void release_freed_pages(char *merged, char *from, char *to);
 size_t unmap_if_empty(struct region *r);
 size_t release_free_pages(char *block);
 

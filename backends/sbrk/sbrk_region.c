@@ -276,11 +276,13 @@ size_t trim_top(size_t pad)
   return release;
 }
 
-void trim_top_if_worth_it(struct region *r, char *free_block)
+bool trim_top_if_worth_it(struct region *r, char *free_block)
 {
-  if (r == sbrk_heap.top && is_epilogue(next_block(free_block)) &&
-      block_size(free_block) >= SBRK_TRIM_THRESHOLD + SBRK_TOP_PAD)
+  if (r != sbrk_heap.top || !is_epilogue(next_block(free_block)))
+    return false;
+  if (block_size(free_block) >= SBRK_TRIM_THRESHOLD + SBRK_TOP_PAD)
     trim_top(SBRK_TOP_PAD);
+  return true;
 }
 
 /* Unmap a mapped region whose only block is free. */
@@ -301,12 +303,39 @@ size_t unmap_if_empty(struct region *r)
   return len;
 }
 
+/* The whole pages inside a free block: after its header and before its footer. */
+static char *interior_start(char *block)
+{
+  return (char *)align_up_addr((uintptr_t)block + 2 * WORD, os_page_size());
+}
+static char *interior_end(char *block)
+{
+  return (char *)align_down_addr((uintptr_t)(next_block(block) - WORD), os_page_size());
+}
+
+/* A block was freed and merged into the free block merged (not the top's last block, which
+ * trim_top() looks after): when merged has SBRK_RELEASE_MIN bytes or more, give back the whole
+ * pages of its interior that may hold data: all of them, or, past from (the freed block, when
+ * the block before it was big enough to have been released itself) and below to (the block
+ * after it, the same), only the freed block's pages and the tags' pages between them. */
+void release_freed_pages(char *merged, char *from, char *to)
+{
+  if (block_size(merged) < SBRK_RELEASE_MIN)
+    return;
+  char *low = interior_start(merged), *high = interior_end(merged);
+  if (from != NULL && (char *)align_down_addr((uintptr_t)(from - WORD), os_page_size()) > low)
+    low = (char *)align_down_addr((uintptr_t)(from - WORD), os_page_size());
+  if (to != NULL && interior_start(to) < high)
+    high = interior_start(to);
+  if (low < high)
+    os_release(low, (size_t)(high - low));
+}
+
 /* Let the kernel drop the whole pages inside a free block (they read zero afterwards). */
 size_t release_free_pages(char *block)
 {
   size_t page = os_page_size();
-  char *from = (char *)align_up_addr((uintptr_t)block + 2 * WORD, page);
-  char *to = (char *)align_down_addr((uintptr_t)(next_block(block) - WORD), page);
+  char *from = interior_start(block), *to = interior_end(block);
   if (to <= from)
     return 0;
   os_release(from, (size_t)(to - from));

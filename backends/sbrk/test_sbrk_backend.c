@@ -663,6 +663,57 @@ static void test_trim_call(void)
   CHECK_HEAP();
 }
 
+/* Resident pages among the whole pages inside the free block at payload p (its interior). */
+static size_t resident_interior_pages(void *p)
+{
+  size_t page = os_page_size();
+  uintptr_t from = align_up_addr((uintptr_t)p + WORD, page);
+  uintptr_t to = align_down_addr((uintptr_t)p + tag_of(p) - 2 * WORD, page);
+  if (to <= from)
+    return 0;
+  unsigned char vec[64];
+  size_t pages = (to - from) / page, resident = 0;
+  EXPECT(pages <= sizeof vec && mincore((void *)from, to - from, vec) == 0);
+  for (size_t i = 0; i < pages && i < sizeof vec; i++)
+    resident += vec[i] & 1;
+  return resident;
+}
+
+/* A freed block that leaves a free block of SBRK_RELEASE_MIN bytes or more (not the top) has
+ * the pages inside it given back at once: the freed block's own, those of the tags it merged
+ * away, and those of a smaller free neighbour; smaller free blocks keep their pages. */
+static void test_release_on_free(void)
+{
+  enum { BIG = 40 * 1024 };
+  _Static_assert(BIG >= SBRK_RELEASE_MIN && 3 * BIG + 96 < SBRK_MAP_THRESHOLD, "sizes");
+  void *b[7];
+  b[0] = alloc_filled(64, 0);
+  b[1] = alloc_filled(BIG, 1);
+  b[2] = alloc_filled(96, 2);  /* a small block between two big ones */
+  b[3] = alloc_filled(BIG, 3);
+  b[4] = alloc_filled(BIG, 4);
+  b[5] = alloc_filled(8192, 5); /* below SBRK_RELEASE_MIN */
+  b[6] = alloc_filled(64, 6);
+  for (int i = 1; i < 7; i++)
+    EXPECT(b[i] == next_payload(b[i - 1]));
+  free_checked(b[1]);
+  EXPECT(!in_use(b[1]) && resident_interior_pages(b[1]) == 0);
+  free_checked(b[3]); /* its own pages */
+  EXPECT(resident_interior_pages(b[3]) == 0);
+  free_checked(b[5]); /* too small to be worth a system call: its pages stay */
+  EXPECT(!in_use(b[5]) && resident_interior_pages(b[5]) > 0);
+  free_checked(b[2]); /* merges b[1], b[2], b[3]: the pages of b[2] and of the tags go */
+  EXPECT(!in_use(b[1]) && tag_of(b[1]) == 2 * BIG + 96 && resident_interior_pages(b[1]) == 0);
+  free_checked(b[4]); /* merges all from b[1] to b[5], b[5]'s pages too */
+  EXPECT(tag_of(b[1]) == 3 * BIG + 96 + 8192 && resident_interior_pages(b[1]) == 0);
+  EXPECT(verify(b[0], 48, 0) && verify(b[6], 48, 6));
+  void *again = alloc_filled(BIG, 7); /* released pages come back as zero, then as written */
+  EXPECT(again == b[1] && verify(again, BIG - 8, 7));
+  free_checked(again);
+  free_checked(b[0]);
+  free_checked(b[6]);
+}
+
 /* ---- Corruption: flip one bit, expect the invariant's number ---------------------------- */
 
 /* Flip bits in one or two words (second may be NULL), expect the checker to name invariant,
@@ -1066,6 +1117,7 @@ static const struct test tests[] = {
   { "errno preserved", test_errno_preserved },
   { "the break comes down when the free top passes the threshold", test_trim_on_free },
   { "backend_trim releases free pages", test_trim_call },
+  { "big free blocks give their pages back", test_release_on_free },
   { "corruption: each flipped bit names its invariant", test_corruption },
   { "misuse ends in abort with a palloc: message", test_misuse },
   { "two threads, then fork", test_threads_and_fork },
