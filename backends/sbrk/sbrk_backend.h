@@ -17,8 +17,8 @@
  *   SBRK_HIGH_PLACE_MIN a block of at least this size is carved from the high end of the free
  *                       block it is placed in when that block keeps ...
  *   SBRK_HIGH_PLACE_SLACK ... at least this many bytes free; other blocks from the low end.
- *   SBRK_BATCH_ALIGN    the first payload of a batch (backend_alloc_batch: a thread cache's
- *                       refill) starts a cache line of this many bytes.
+ *   SBRK_BATCH_ALIGN    a batch of one block (backend_alloc_batch: a thread cache's first
+ *                       refill of a class) starts a cache line of this many bytes.
  *   SBRK_SEARCH_BUDGET  (blocks) how far one first-fit search walks in a region; past it, the
  *                       request is served from the heap's top and the next search goes on
  *                       from where this one stopped.
@@ -61,7 +61,7 @@
 #ifndef SBRK_MAP_CACHE_BYTES
 #  define SBRK_MAP_CACHE_BYTES ((size_t)32 * 1024 * 1024)
 #endif
-#ifndef SBRK_BATCH_ALIGN /* a batch's first payload starts a line of this many bytes */
+#ifndef SBRK_BATCH_ALIGN /* a one-block batch starts a line of this many bytes */
 #  define SBRK_BATCH_ALIGN 64
 #endif
 #ifndef SBRK_SEARCH_BUDGET /* blocks a first-fit search walks before it takes the heap's top */

@@ -185,7 +185,7 @@ char *place(struct region *r, char *block, size_t asize, bool may_carve_high, si
 /* An in-use block of at least asize bytes, found or made; NULL when the OS refuses memory. */
 char *take_block(size_t asize, struct region **region, size_t *dirty);
 /* The same, never carved from the high end of the free block it comes from: for a request
- * padded to be cut (backend_alloc_batch's first block), whose size says nothing of the block. */
+ * padded to be cut (backend_alloc_batch's one-block batch), whose size says nothing of the block. */
 char *take_block_low(size_t asize, struct region **region, size_t *dirty);
 
 /* ---- sbrk_index.c: the segment index (I12) ------------------------------------------------ */

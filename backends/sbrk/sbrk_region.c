@@ -334,7 +334,6 @@ void release_freed_pages(char *merged, char *from, char *to)
 /* Let the kernel drop the whole pages inside a free block (they read zero afterwards). */
 size_t release_free_pages(char *block)
 {
-  size_t page = os_page_size();
   char *from = interior_start(block), *to = interior_end(block);
   if (to <= from)
     return 0;
