@@ -4,7 +4,8 @@
  *   sbrk_backend.c  the layout and invariants (below), backend.h's functions, freeing and
  *                   resizing in place, the checks on pointers handed back;
  *   sbrk_region.c   regions: obtaining them (sbrk, or mmap when sbrk fails or something else
- *                   moved the break), growing the top one, lowering the break, the counters;
+ *                   moved the break), growing the top one, lowering the break, giving
+ *                   back the pages inside big free blocks, the counters;
  *   sbrk_place.c    where blocks go: the search hints, first/next/best fit over the implicit
  *                   list, splitting, carving, coalescing (the four cases);
  *   sbrk_index.c    the segment index that lets a first-fit walk skip what cannot fit (I12);

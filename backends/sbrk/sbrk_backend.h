@@ -12,6 +12,8 @@
  *   SBRK_TRIM_THRESHOLD when a free block at the top of the heap reaches this size, the break
  *                       is lowered (negative sbrk) ...
  *   SBRK_TOP_PAD        ... keeping this much free at the top.
+ *   SBRK_RELEASE_MIN    a free that leaves a free block of at least this size (not the top
+ *                       region's last) gives back the whole pages inside it (MADV_DONTNEED).
  *   SBRK_MAP_REGION_MIN the least a mapped region (the heap's continuation when sbrk fails or
  *                       the break was moved by someone else) is mapped with.
  *   SBRK_HIGH_PLACE_MIN a block of at least this size is carved from the high end of the free

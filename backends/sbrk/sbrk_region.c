@@ -3,9 +3,10 @@
  * Owns the regions (sbrk_heap.regions): laying one out (prologue, one free block, epilogue,
  * I1), growing the top region with sbrk, starting a new region when the break is not ours to
  * move (sbrk failed, or something else moved it: from sbrk at the new break, else mmap),
- * lowering the break when the top's free block passes SBRK_TRIM_THRESHOLD, unmapping empty
- * mapped regions, publishing the top region's range for backend_tag_readable(), and the heap's
- * byte and block counters (I8). Every function runs with sbrk_lock held.
+ * lowering the break when the top's free block passes SBRK_TRIM_THRESHOLD, giving back the
+ * pages inside free blocks of SBRK_RELEASE_MIN bytes or more, unmapping empty mapped regions,
+ * publishing the top region's range for backend_tag_readable(), and the heap's byte and block
+ * counters (I8). Every function runs with sbrk_lock held.
  */
 #include "config.h"
 #include "sbrk/sbrk_heap.h"
