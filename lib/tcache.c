@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
 
 enum tcache_state { TCACHE_NONE, TCACHE_ACTIVE, TCACHE_RETIRED };
 
@@ -25,6 +26,7 @@ __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 static __thread unsigned char tcache_state __attribute__((tls_model("initial-exec")));
 
 uint64_t tcache_key;
+uint64_t tcache_link_secret;
 void *tcache_end_block[2] __attribute__((aligned(16)));
 
 static bool caching_enabled;
@@ -59,6 +61,18 @@ static uint64_t random_key(void)
     memcpy(&key, random_bytes + 8, sizeof key);
   key ^= (uint64_t)(uintptr_t)&registry_head * 0x9e3779b97f4a7c15ull;
   return key | 1; /* never NULL, never 16-aligned: never a plausible old link */
+}
+
+/* From the kernel's generator, not from AT_RANDOM, whose bytes already give tcache_key (stored
+ * in every cached block) and the tag secret. */
+static uint64_t random_link_secret(void)
+{
+  uint64_t secret = 0;
+  if (getrandom(&secret, sizeof secret, GRND_NONBLOCK) != (ssize_t)sizeof secret)
+    secret = ((uint64_t)(uintptr_t)&secret * 0xd6e8feb86659fd93ull) ^
+             ((uint64_t)(uintptr_t)&tcache_link_secret * 0x9e3779b97f4a7c15ull);
+  secret &= ~(uint64_t)15;
+  return secret > 15 ? secret : (uint64_t)0xa5a5a5a5a5a5a5a0ull;
 }
 
 static void registry_add(struct tcache *tc)
@@ -108,6 +122,7 @@ void tcache_init(bool enabled)
   size_class_init();
   transfer_init();
   tcache_key = random_key();
+  tcache_link_secret = random_link_secret();
   tcache_end_block[0] = tcache_link_hide(tcache_end_block, (void *)(uintptr_t)1);
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
@@ -253,7 +268,7 @@ static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
     if (((uintptr_t)block & 15) != 0 || !backend_tag_readable(block))
       return false;
     void *hidden = __atomic_load_n(&block[0], __ATOMIC_RELAXED);
-    block = (void **)((uintptr_t)hidden ^ ((uintptr_t)block >> 12));
+    block = (void **)((uintptr_t)hidden ^ tcache_link_secret);
   }
   return false;
 }

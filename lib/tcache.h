@@ -10,9 +10,12 @@
  *                       | (old contents)  |      | (old contents)  |
  *                       +-----------------+      +-----------------+
  *
- * The next links are stored hidden, safe-linking style: link ^ (address of the word >> 12), so
- * that a program writing into a freed block cannot point the cache at an address it chose
- * without knowing where the block is; a revealed link that is not 16-aligned stops the process.
+ * The next links are stored hidden: link ^ tcache_link_secret, a random value drawn at start-up
+ * (its low 4 bits 0), so that a program writing into a freed block cannot point the cache at an
+ * address it chose without knowing the secret, which is never stored in a block (glibc's
+ * safe-linking uses the word's address >> 12 instead, which anyone who knows where the heap is
+ * knows; the secret is also one operand from memory where the shift costs a copy and a shift on
+ * every push and pop); a revealed link that is not 16-aligned stops the process.
  * A list ends in TCACHE_END, a static two-word dummy block whose link reveals a misaligned
  * value: so malloc's fast path reads the head's link without testing the head first, and one
  * test of the revealed link says both "empty" and "damaged"; it then leaves the bin to the slow
@@ -67,6 +70,8 @@ extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exe
 /* A random value stored in word 1 of every cached block, so that a second free of a cached
  * block is noticed without a search in the common case. */
 extern uint64_t tcache_key __attribute__((visibility("hidden"))); /* one load, no GOT */
+/* The secret that hides the links (above); never 0 in bits 4-63, 0 in bits 0-3. */
+extern uint64_t tcache_link_secret __attribute__((visibility("hidden")));
 
 /* The end of every bin's list (see above); its word 0 is set by tcache_init. */
 extern void *tcache_end_block[2] __attribute__((visibility("hidden")));
@@ -75,15 +80,16 @@ extern void *tcache_end_block[2] __attribute__((visibility("hidden")));
 /* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
 static inline void *tcache_link_hide(void **block, void *next)
 {
+  (void)block;
   if (!HARDEN_DEFAULT_CHECKS)
     return next;
-  return (void *)((uintptr_t)next ^ ((uintptr_t)block >> 12));
+  return (void *)((uintptr_t)next ^ tcache_link_secret);
 }
 static inline void *tcache_link_reveal(void **block)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return block[0];
-  return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
+  return (void *)((uintptr_t)block[0] ^ tcache_link_secret);
 }
 /* Reports a revealed link of bin that cannot be a block (a write after free); returns only
  * with PALLOC_ON_MISUSE=continue, after emptying bin: its blocks are leaked, never reused. */
