@@ -102,14 +102,17 @@ static inline size_t tag_size(uint64_t tag) { return (size_t)(tag & TAG_SIZE_MAS
 extern uint64_t tag_secret __attribute__((visibility("hidden"))); /* one load, no GOT */
 void tag_secret_init(void);
 
-/* The check bits of a tag at payload - 8 (bits 48-63, the rest 0): the size, U, M and C bits
- * are shifted over the address bits so that neither can change alone, then multiplied by the
- * secret, whose top 16 bits of product depend on every bit below. */
+/* The check bits of a tag at payload - 8 (bits 48-63, the rest 0): the address plus the size,
+ * U, M and C bits, multiplied by the secret, whose top 16 bits of product depend on every bit
+ * of that sum (the secret is odd). A sum, not a shift and an exclusive or, so that the free
+ * fast path, which knows U, M and C already, forms it in one instruction (tag_seal_ok_in_use);
+ * payload + tag size is where the next block's payload would start, so a tag moved to another
+ * address, or a size changed alone, gives other check bits (but for 1 chance in 65536). */
 static inline uint64_t tag_check_bits(const void *payload, uint64_t tag)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return 0;
-  uint64_t mixed = (uint64_t)(uintptr_t)payload ^ ((tag & TAG_SEALED_BITS) << 16);
+  uint64_t mixed = (uint64_t)(uintptr_t)payload + (tag & TAG_SEALED_BITS);
   return (mixed * tag_secret) & TAG_CHECK_MASK;
 }
 /* The tag with its check bits set for a block whose payload is at payload. */
@@ -122,7 +125,17 @@ static inline bool tag_seal_ok(const void *payload, uint64_t tag)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return true;
-  return (tag & TAG_CHECK_MASK) == tag_check_bits(payload, tag);
+  uint64_t mixed = (uint64_t)(uintptr_t)payload + (tag & TAG_SEALED_BITS);
+  return ((mixed * tag_secret) ^ tag) >> 48 == 0; /* tag_check_bits() without its mask */
+}
+/* tag_seal_ok() for a tag whose U is set and M and C clear (the caller tested them), given its
+ * size (tag_size(tag)): the same result, in fewer operations on the free fast path. */
+static inline bool tag_seal_ok_in_use(const void *payload, uint64_t tag, size_t size)
+{
+  if (!HARDEN_DEFAULT_CHECKS)
+    return true;
+  uint64_t mixed = (uint64_t)(uintptr_t)payload + size + TAG_IN_USE;
+  return ((mixed * tag_secret) ^ tag) >> 48 == 0;
 }
 /* Re-seal the tag just before payload (after a backend changed its size or flags). */
 static inline void block_seal(void *payload)

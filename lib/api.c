@@ -329,7 +329,7 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
   struct tcache *tc = tcache_self;
   if (likely(tc != NULL && payload_may_be_read(payload))) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
+    if (likely(is_cacheable(tag)) && likely(tag_seal_ok_in_use(payload, tag, tag_size(tag))) &&
         likely(!tcache_maybe_cached(payload)) &&
         likely(tcache_push_unchecked(tc, class_floor(tag_size(tag)), payload))) {
       note_call(tc, fn, -(int64_t)(tag_size(tag) - BACKEND_BLOCK_OVERHEAD));
@@ -598,7 +598,7 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
   if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST && payload != NULL &&
              payload_may_be_read(payload))) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(tag_seal_ok(payload, tag)) &&
+    if (likely(is_cacheable(tag)) && likely(tag_seal_ok_in_use(payload, tag, tag_size(tag))) &&
         likely(!tcache_maybe_cached(payload))) {
       size_t new_size = block_size_for(n);
       if (new_size <= tag_size(tag) && new_size > tag_size(tag) / 2) {

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
 
 enum tcache_state { TCACHE_NONE, TCACHE_ACTIVE, TCACHE_RETIRED };
 
@@ -25,6 +26,8 @@ __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 static __thread unsigned char tcache_state __attribute__((tls_model("initial-exec")));
 
 uint64_t tcache_key;
+uint64_t tcache_link_secret;
+void *tcache_end_block[2] __attribute__((aligned(16)));
 
 static bool caching_enabled;
 static bool thread_key_ready;
@@ -58,6 +61,18 @@ static uint64_t random_key(void)
     memcpy(&key, random_bytes + 8, sizeof key);
   key ^= (uint64_t)(uintptr_t)&registry_head * 0x9e3779b97f4a7c15ull;
   return key | 1; /* never NULL, never 16-aligned: never a plausible old link */
+}
+
+/* From the kernel's generator, not from AT_RANDOM, whose bytes already give tcache_key (stored
+ * in every cached block) and the tag secret. */
+static uint64_t random_link_secret(void)
+{
+  uint64_t secret = 0;
+  if (getrandom(&secret, sizeof secret, GRND_NONBLOCK) != (ssize_t)sizeof secret)
+    secret = ((uint64_t)(uintptr_t)&secret * 0xd6e8feb86659fd93ull) ^
+             ((uint64_t)(uintptr_t)&tcache_link_secret * 0x9e3779b97f4a7c15ull);
+  secret &= ~(uint64_t)15;
+  return secret > 15 ? secret : (uint64_t)0xa5a5a5a5a5a5a5a0ull;
 }
 
 static void registry_add(struct tcache *tc)
@@ -107,6 +122,8 @@ void tcache_init(bool enabled)
   size_class_init();
   transfer_init();
   tcache_key = random_key();
+  tcache_link_secret = random_link_secret();
+  tcache_end_block[0] = tcache_link_hide(tcache_end_block, (void *)(uintptr_t)1);
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
 }
@@ -117,6 +134,7 @@ static struct tcache *tcache_create(void)
   if (tc == NULL)
     return NULL;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    tc->bins[cls].head = TCACHE_END;
     tc->bins[cls].limit = bin_limit(cls);
     tc->bins[cls].batch = 1;
   }
@@ -139,6 +157,8 @@ struct tcache *tcache_get(void)
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
+  if (unlikely(bin->head != TCACHE_END))
+    tcache_bin_damaged(bin, bin->head); /* tcache_pop found the head's link damaged */
   void *blocks[FLUSH_BATCH_MAX];
   size_t want = bin->batch;
   if (bin->batch <= bin->limit / 4)
@@ -165,7 +185,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out)
 {
   void **cut = bin->head;
-  for (uint32_t i = 1; i < keep && cut != NULL; i++) {
+  for (uint32_t i = 1; i < keep && cut != TCACHE_END; i++) {
     void **next = tcache_link_reveal(cut);
     if (((uintptr_t)next & 15) != 0) {
       tcache_bin_damaged(bin, cut);
@@ -176,14 +196,14 @@ static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out
   void **block;
   if (keep == 0) {
     block = bin->head;
-    bin->head = NULL;
+    bin->head = TCACHE_END;
   } else {
-    block = cut ? tcache_link_reveal(cut) : NULL;
-    if (cut != NULL)
-      cut[0] = tcache_link_hide(cut, NULL);
+    block = cut != TCACHE_END ? tcache_link_reveal(cut) : TCACHE_END;
+    if (cut != TCACHE_END)
+      cut[0] = tcache_link_hide(cut, TCACHE_END);
   }
   size_t n = 0;
-  while (block != NULL) {
+  while (block != TCACHE_END) {
     if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX) {
       tcache_bin_damaged(bin, block); /* the blocks in out[] are sound: they go back */
       return n;
@@ -225,7 +245,7 @@ void tcache_flush_all(struct tcache *tc)
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
   uint32_t left = tc->bins[cls].count;
-  for (void **block = tc->bins[cls].head; block != NULL && left > 0; left--) {
+  for (void **block = tc->bins[cls].head; block != TCACHE_END && left > 0; left--) {
     if (block == payload)
       return true;
     block = tcache_link_reveal(block);
@@ -242,13 +262,13 @@ static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
 {
   uint16_t limit = bin->limit;
   void **block = __atomic_load_n(&bin->head, __ATOMIC_RELAXED);
-  for (uint16_t steps = 0; block != NULL && steps < limit; steps++) {
+  for (uint16_t steps = 0; block != TCACHE_END && steps < limit; steps++) {
     if (block == payload)
       return true;
     if (((uintptr_t)block & 15) != 0 || !backend_tag_readable(block))
       return false;
     void *hidden = __atomic_load_n(&block[0], __ATOMIC_RELAXED);
-    block = (void **)((uintptr_t)hidden ^ ((uintptr_t)block >> 12));
+    block = (void **)((uintptr_t)hidden ^ tcache_link_secret);
   }
   return false;
 }
@@ -268,14 +288,14 @@ void tcache_bin_damaged(struct tcache_bin *bin, void *block)
 {
   report_misuse_or_continue("heap corruption: a thread cache link is damaged (write after free?)",
                             block, "malloc");
-  bin->head = NULL;
+  bin->head = TCACHE_END;
   bin->count = 0;
 }
 
 static int bin_check(const struct tcache_bin *bin, unsigned cls)
 {
   uint32_t length = 0;
-  for (void **block = bin->head; block != NULL; block = tcache_link_reveal(block)) {
+  for (void **block = bin->head; block != TCACHE_END; block = tcache_link_reveal(block)) {
     if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
       return CHECK_FAIL(106, "a cached block's link does not lead to a block", block);
     uint64_t tag = *block_tag(block);

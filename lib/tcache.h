@@ -5,21 +5,29 @@
  * threaded through their payloads:
  *
  *      bins[c].head --> +-----------------+      +-----------------+
- *                       | next (hidden) --+----> | NULL (hidden)   |
+ *                       | next (hidden) --+----> | END (hidden)    |
  *                       | tcache_key      |      | tcache_key      |
  *                       | (old contents)  |      | (old contents)  |
  *                       +-----------------+      +-----------------+
  *
- * The next links are stored hidden, safe-linking style: link ^ (address of the word >> 12), so
- * that a program writing into a freed block cannot point the cache at an address it chose
- * without knowing where the block is; a revealed link that is not 16-aligned stops the process.
+ * The next links are stored hidden: link ^ tcache_link_secret, a random value drawn at start-up
+ * (its low 4 bits 0), so that a program writing into a freed block cannot point the cache at an
+ * address it chose without knowing the secret, which is never stored in a block (glibc's
+ * safe-linking uses the word's address >> 12 instead, which anyone who knows where the heap is
+ * knows; the secret is also one operand from memory where the shift costs a copy and a shift on
+ * every push and pop); a revealed link that is not 16-aligned stops the process.
+ * A list ends in TCACHE_END, a static two-word dummy block whose link reveals a misaligned
+ * value: so malloc's fast path reads the head's link without testing the head first, and one
+ * test of the revealed link says both "empty" and "damaged"; it then leaves the bin to the slow
+ * path (tcache_refill_and_pop), which reports a head other than TCACHE_END as damaged. (Without
+ * the checks, TCACHE_END is NULL.)
  * The backend still sees a cached block as in use; the front end never writes its tag.
  * Invariants (checked by tcache_check):
  *   T1  bins[c].count equals the length of bins[c]'s list and is at most bins[c].limit.
  *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
  *       sealed tag (backend.h), and word 1 equal to tcache_key.
  *   T3  no block is on two lists, or twice on one.
- *   T6  every hidden link reveals NULL or a 16-aligned block the backend owns (T4 and T5 are
+ *   T6  every hidden link reveals TCACHE_END or a 16-aligned block the backend owns (T4 and T5 are
  *       the transfer cache's, transfer.h).
  *   T7  the cache itself starts a cache line (TCACHE_ALIGNMENT).
  * A hit costs a thread-local load, two loads and three stores; no lock, no atomic operation.
@@ -62,39 +70,50 @@ extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exe
 /* A random value stored in word 1 of every cached block, so that a second free of a cached
  * block is noticed without a search in the common case. */
 extern uint64_t tcache_key __attribute__((visibility("hidden"))); /* one load, no GOT */
+/* The secret that hides the links (above); never 0 in bits 4-63, 0 in bits 0-3. */
+extern uint64_t tcache_link_secret __attribute__((visibility("hidden")));
+
+/* The end of every bin's list (see above); its word 0 is set by tcache_init. */
+extern void *tcache_end_block[2] __attribute__((visibility("hidden")));
+#define TCACHE_END (HARDEN_DEFAULT_CHECKS ? (void *)tcache_end_block : NULL)
 
 /* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
 static inline void *tcache_link_hide(void **block, void *next)
 {
+  (void)block;
   if (!HARDEN_DEFAULT_CHECKS)
     return next;
-  return (void *)((uintptr_t)next ^ ((uintptr_t)block >> 12));
+  return (void *)((uintptr_t)next ^ tcache_link_secret);
 }
 static inline void *tcache_link_reveal(void **block)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return block[0];
-  return (void *)((uintptr_t)block[0] ^ ((uintptr_t)block >> 12));
+  return (void *)((uintptr_t)block[0] ^ tcache_link_secret);
 }
 /* Reports a revealed link of bin that cannot be a block (a write after free); returns only
  * with PALLOC_ON_MISUSE=continue, after emptying bin: its blocks are leaked, never reused. */
 void tcache_bin_damaged(struct tcache_bin *bin, void *block);
 
+/* Pop the bin's most recent block; NULL when the bin is empty or the block's link is damaged
+ * (the slow path, tcache_refill_and_pop, tells the two apart and reports the damage). */
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
   void **block = bin->head;
-  if (likely(block != NULL)) {
-    void *next = tcache_link_reveal(block);
-    if (HARDEN_DEFAULT_CHECKS && unlikely(((uintptr_t)next & 15) != 0)) {
-      tcache_bin_damaged(bin, block);
+  if (!HARDEN_DEFAULT_CHECKS) {
+    if (unlikely(block == NULL))
       return NULL;
-    }
-    bin->head = next;
-    if (HARDEN_DEFAULT_CHECKS)
-      block[1] = NULL;
+    bin->head = block[0];
     bin->count--;
+    return block;
   }
+  void *next = tcache_link_reveal(block); /* the head is a block or TCACHE_END: readable */
+  if (unlikely(((uintptr_t)next & 15) != 0))
+    return NULL;
+  bin->head = next;
+  block[1] = NULL;
+  bin->count--;
   return block;
 }
 
@@ -124,9 +143,14 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   void **block = payload;
   if (unlikely(bin->count >= bin->limit))
     return false;
+  uint64_t key = tcache_key; /* read before the statement below, which may change memory */
   block[0] = tcache_link_hide(block, bin->head);
-  if (HARDEN_DEFAULT_CHECKS)
-    block[1] = (void *)(uintptr_t)tcache_key;
+  if (HARDEN_DEFAULT_CHECKS) {
+    /* Two plain stores: without this empty statement between them, GCC pairs them into one
+     * vector store, which costs three more instructions to assemble. */
+    __asm__("" : "+m"(block[0]));
+    block[1] = (void *)(uintptr_t)key;
+  }
   bin->head = block;
   bin->count++;
   return true;
@@ -146,7 +170,8 @@ static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, c
 /* The calling thread's cache, created on first use; NULL while palloc initialises, after the
  * thread's cache was handed back at exit, or when caching is off (PALLOC_CHECK). */
 struct tcache *tcache_get(void);
-/* Refill class cls from the backend and pop one block; NULL when the backend has no memory. */
+/* Refill class cls from the backend and pop one block (after reporting a damaged head, see
+ * TCACHE_END); NULL when the backend has no memory. */
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 /* Make room in a full bin by sending its older half back to the backend. */
 void tcache_flush_half(struct tcache *tc, unsigned cls);

@@ -135,17 +135,13 @@ static struct mapped_header *mapped_blocks;
 static struct free_block *bins[MMAP_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
-uint64_t mmap_region_bits[MMAP_REGION_BITS_WORDS] SPARSE_ZEROED;
+uint8_t mmap_region_map[MMAP_REGION_MAP_SIZE] SPARSE_ZEROED;
 static uint64_t backend_clock; /* counts frees that take heap_lock: the backend's time */
 
 static void region_bit_set(const struct region *region, bool present)
 {
   uint64_t chunk = (uint64_t)(uintptr_t)region >> 22;
-  uint64_t mask = (uint64_t)1 << (chunk % 64);
-  if (present)
-    __atomic_fetch_or(&mmap_region_bits[chunk / 64], mask, __ATOMIC_RELAXED);
-  else
-    __atomic_fetch_and(&mmap_region_bits[chunk / 64], ~mask, __ATOMIC_RELAXED);
+  __atomic_store_n(&mmap_region_map[chunk], (uint8_t)present, __ATOMIC_RELAXED);
 }
 
 /* ---- Address registry: which addresses are ours (backend_owns) ---------------------------- */
