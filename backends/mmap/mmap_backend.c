@@ -1350,6 +1350,8 @@ static bool grow_region_block(char *block, size_t size)
   size_t old_size = size_of(block);
   char *next = block + old_size;
   struct region *region = region_of(block);
+  if (next != region->top && is_deferred(next))
+    deferred_coalesce(); /* a growing block (realloc) must not be fenced in by deferred ones */
   if (!(next == region->top || is_binned_free(next)) || old_size + size_of(next) < size)
     return false;
   if (next == region->top) {
