@@ -92,6 +92,10 @@
  * block verifies its tag, its free neighbours' footers and sizes and its in-use next
  * neighbour's seal, and unlinking a free block verifies its neighbours on the bin list point
  * back at it, so that an overflow into metadata stops the process before it can steer a write.
+ * A deferred block's link is hidden as the thread caches' are, and taking one back verifies
+ * its tag, its mark and the link it leaves in the list head; a deferred block coalesced on
+ * its own has its neighbours verified as a freed block's, and the sweep stops the process at
+ * a tag whose size would leave the region.
  */
 #include "config.h"
 #include "mmap_backend.h"
