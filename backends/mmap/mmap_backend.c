@@ -349,7 +349,7 @@ static char *bins_take(size_t size)
 #define DEFER_MAX_BLOCK 256 /* 1024 cost 2.4% more peak RSS in bench fragmentation */
 #define DEFER_LIST_COUNT (DEFER_MAX_BLOCK / 16 - 1) /* one list per size 32, 48, ..., 256 */
 #define DEFER_MARK 0x70616c6c6f634445ull /* "pallocDE" */
-#define DEFER_SLACK ((size_t)256 << 10)
+#define DEFER_SLACK ((size_t)32 << 10) /* 256 KiB: realloc_grow took 10% more page faults */
 
 struct deferred_block {
   uint64_t tag;
