@@ -61,6 +61,19 @@ static void double_free_deep(void)
   m_free(p[0]);
 }
 
+/* 300 blocks of 48 bytes freed: the thread cache's bin (at most 64) overflows, its older
+ * halves go to the backend (the mmap backend defers them on a list of their size); then the
+ * first block is freed again. */
+static void double_free_flushed(void)
+{
+  void *p[300];
+  for (int i = 0; i < 300; i++)
+    p[i] = m_malloc(40);
+  for (int i = 0; i < 300; i++)
+    m_free(p[i]);
+  m_free(p[0]);
+}
+
 static void double_free_mapped_after_allocations(void)
 {
   void *p = m_malloc(1u << 20), *keep[3];
@@ -260,6 +273,8 @@ const struct misuse_case misuse_cases[] = {
    double_free_after_allocations, "double free", FREE, NULL},
   {"double-free-deep", "double free, 20 blocks freed in between", double_free_deep,
    "double free", FREE, NULL},
+  {"double-free-flushed", "double free of a block the thread cache handed back, 48 B",
+   double_free_flushed, "double free", FREE, NULL},
   {"double-free-mapped-after-allocs", "double free, 1 MiB, after other big allocations",
    double_free_mapped_after_allocations, "double free", FREE, NULL},
   {"double-free-other-thread", "double free of a block in another thread's cache, 48 B",

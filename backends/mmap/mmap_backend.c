@@ -54,6 +54,12 @@
  * refill of a small class) starts a cache line (the gap before it stays free; a free block too small for the gap goes
  * back to its bin), so that two threads' first blocks never share a line.
  *
+ * Deferred blocks: a block of up to DEFER_MAX_BLOCK bytes that a thread cache hands back in a
+ * batch is not coalesced at once but put on the list of its exact size, which the next batch
+ * of that size takes from first; the lists are coalesced when a request finds no bin that fits
+ * (block by block, or by one sweep of every region in address order when they hold an eighth
+ * of the heap) and before a new region is mapped (see "Deferred blocks" below).
+ *
  * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
  * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
  * ([1024, 1280), [1280, 1536), ...). bin_bitmap has bit b set iff bin b is not empty, so the
@@ -65,11 +71,12 @@
  *   I2  blocks tile each region exactly, from the first block to the sentinel: each size is a
  *       multiple of 16 and at least 32; only the current region has a top, and it is last.
  *   I3  every payload is 16-aligned.
- *   I4  a tag's P bit (the sentinel's too) is set iff the block before it is free (the top
- *       counts as free), and a free block's footer equals its size.
- *   I5  no two adjacent blocks are free (the top counts as free).
- *   I6  every free block other than the top is on the list of its bin exactly once; lists are
- *       consistently doubly linked; bin_bitmap bit b is set iff bin b is not empty.
+ *   I4  a tag's P bit (the sentinel's too) is set iff the block before it is free and not
+ *       deferred (the top counts as free), and such a free block's footer equals its size.
+ *   I5  no two adjacent blocks are free unless one of them is deferred (the top counts as free).
+ *   I6  every free block other than the top and the deferred ones is on the list of its bin
+ *       exactly once; lists are consistently doubly linked; bin_bitmap bit b is set iff bin b
+ *       is not empty.
  *   I7  the byte counters equal what the walk finds (free, in use, mapped blocks, cached
  *       mappings), and the mapping cache stays within its budget.
  *   I8  the top's clean_from lies inside the top, past its tag, and the words there are zero.
@@ -77,11 +84,18 @@
  *       page-aligned map_start below it and a tag size that runs to the end of its mapping.
  *   I10 every in-use block's tag (mapped ones too) carries its check bits (backend.h); a
  *       free block's tag has none.
+ *   I11 a deferred block (free, word 2 DEFER_MARK, not the top) is at most DEFER_MAX_BLOCK
+ *       bytes and on the deferred list of its exact size, once; every block on those lists is
+ *       such a block in a registered region; deferred_bytes is what the walk and the lists find.
  *
  * Hardening: tags are sealed (backend.h) wherever a block leaves this file in use; freeing a
  * block verifies its tag, its free neighbours' footers and sizes and its in-use next
  * neighbour's seal, and unlinking a free block verifies its neighbours on the bin list point
  * back at it, so that an overflow into metadata stops the process before it can steer a write.
+ * A deferred block's link is hidden as the thread caches' are, and taking one back verifies
+ * its tag, its mark and the link it leaves in the list head; a deferred block coalesced on
+ * its own has its neighbours verified as a freed block's, and the sweep stops the process at
+ * a tag whose size would leave the region.
  */
 #include "config.h"
 #include "mmap_backend.h"
@@ -315,6 +329,41 @@ static char *bins_take(size_t size)
   return block;
 }
 
+/* ---- Deferred blocks: small blocks handed back in batches, coalesced later --------------- */
+
+/* A block of up to DEFER_MAX_BLOCK bytes that a thread cache hands back in a batch (its
+ * overflow, or its flush at thread exit) is not coalesced at once: it goes on the LIFO list
+ * of its exact size, from which the next batch of that size takes it back, without touching
+ * its neighbours or a bin list (their cache misses were most of what a lone thread's overflow
+ * cost: bench fragmentation, working_set). Its tag reads as a free block's (no U, no check
+ * bits: a second free of it is a double free), word 1 holds the next block of its list
+ * (hidden as the thread caches' links are), word 2 DEFER_MARK (odd: never a bin link); the
+ * next block's P bit stays clear, so that no neighbour merges with it. The lists are coalesced
+ * (deferred_coalesce) when a request finds no bin that fits while they hold more than
+ * DEFER_SLACK bytes, before a new region is mapped, and by malloc_trim: memory waiting here
+ * never makes the heap grow by more than DEFER_SLACK. */
+#define DEFER_MAX_BLOCK 256 /* 1024 cost 2.4% more peak RSS in bench fragmentation */
+#define DEFER_LIST_COUNT (DEFER_MAX_BLOCK / 16 - 1) /* one list per size 32, 48, ..., 256 */
+#define DEFER_MARK 0x70616c6c6f634445ull /* "pallocDE" */
+#define DEFER_SLACK ((size_t)32 << 10) /* 256 KiB: realloc_grow took 10% more page faults */
+
+struct deferred_block {
+  uint64_t tag;
+  struct deferred_block *next; /* hidden: next ^ (address of this word >> 12) */
+  uint64_t mark;               /* DEFER_MARK */
+};
+
+static struct deferred_block *deferred[DEFER_LIST_COUNT];
+static uint64_t deferred_bytes; /* in deferred blocks (counted in counters.free_bytes too) */
+
+static inline bool is_deferred(char *block)
+{
+  return is_free(block) && ((struct deferred_block *)block)->mark == DEFER_MARK;
+}
+
+/* Whether a neighbour that is not the top may be merged with: free and not deferred. */
+static inline bool is_binned_free(char *block) { return is_free(block) && !is_deferred(block); }
+
 /* ---- Free blocks: making, coalescing, giving pages back ----------------------------------- */
 
 /* A free block of at least MMAP_RELEASE_MIN bytes keeps, after its links, the backend_clock
@@ -407,7 +456,7 @@ static void free_region_block(char *block)
       region->top_dirty_since = backend_clock + 1;
     return;
   }
-  if (is_free(next)) {
+  if (is_binned_free(next)) {
     bin_remove(next);
     size += size_of(next);
   }
@@ -418,6 +467,146 @@ static void free_region_block(char *block)
     return;
   }
   make_free(start, size);
+}
+
+/* ---- Deferred blocks: taking back and coalescing ---------------------------------------- */
+
+static inline unsigned deferred_index(size_t size) { return (unsigned)(size >> 4) - 2; }
+static inline size_t deferred_list_size(unsigned list) { return ((size_t)list + 2) << 4; }
+
+static inline struct deferred_block *deferred_link(struct deferred_block *node,
+                                                   struct deferred_block *link)
+{
+  return (struct deferred_block *)((uintptr_t)link ^ ((uintptr_t)&node->next >> 12));
+}
+
+/* Put an in-use block of size <= DEFER_MAX_BLOCK bytes (its tag checked) on its list. */
+static void defer_block(char *block, size_t size)
+{
+  struct deferred_block *node = (struct deferred_block *)block;
+  unsigned list = deferred_index(size);
+  node->tag = size | (node->tag & TAG_PREV_FREE);
+  node->next = deferred_link(node, deferred[list]);
+  node->mark = DEFER_MARK;
+  deferred[list] = node;
+  deferred_bytes += size;
+  counters.in_use_bytes -= size;
+  counters.free_bytes += size;
+}
+
+/* Take the most recently deferred block of exactly size bytes back, in use (unsealed); NULL
+ * when there is none. A damaged block or link (a write after free) stops the process. */
+static char *deferred_take(size_t size)
+{
+  unsigned list = deferred_index(size);
+  struct deferred_block *node = deferred[list];
+  if (node == NULL)
+    return NULL;
+  struct deferred_block *next = deferred_link(node, node->next);
+  if ((node->tag & ~TAG_PREV_FREE) != size || node->mark != DEFER_MARK ||
+      (next != NULL && (((uintptr_t)next & 15) != 8 || !mmap_in_region(next))))
+    report_misuse("heap corruption: a deferred free block is damaged (write after free?)",
+                  payload_of((char *)node), "malloc");
+  deferred[list] = next;
+  node->mark = 0;
+  node->tag = size | TAG_IN_USE | (node->tag & TAG_PREV_FREE);
+  deferred_bytes -= size;
+  counters.free_bytes -= size;
+  counters.in_use_bytes += size;
+  return (char *)node;
+}
+
+static bool check_neighbours(struct region *region, char *block, const char *fn);
+
+/* Coalesce every deferred block as a free would: a deferred neighbour not reached yet looks in
+ * use and merges when its own turn comes (glibc's malloc_consolidate). Each block costs the
+ * cache misses of its neighbours and of their bin lists. */
+static void deferred_coalesce_each(void)
+{
+  for (unsigned list = 0; list < DEFER_LIST_COUNT; list++)
+    while (deferred[list] != NULL) {
+      char *block = deferred_take(deferred_list_size(list));
+      if (check_neighbours(region_of(block), block, "malloc"))
+        free_region_block(block);
+    }
+}
+
+/* Make the free run [run, end) of region one binned free block (a run of one binned block
+ * keeps its page-release stamp), or unmap the region when the run is all of it. */
+static void sweep_close_run(struct region *region, char *run, char *end, bool merged)
+{
+  size_t size = (size_t)(end - run);
+  if (run == region_first_block(region) && end == region_sentinel(region) &&
+      region != current_region) {
+    region_unmap(region);
+    return;
+  }
+  uint64_t stamp = size >= MMAP_RELEASE_MIN && !merged ? *dirty_stamp_of(run) : backend_clock + 1;
+  *tag_of(run) = size;
+  *footer_of(run, size) = size;
+  if (size >= MMAP_RELEASE_MIN)
+    *dirty_stamp_of(run) = stamp;
+  bin_insert(run, size);
+  set_prev_free(end, true);
+}
+
+/* Walk a region in address order, joining every run of free blocks (binned or deferred; the
+ * bins and the deferred lists were emptied by the caller) into one binned block, or into the
+ * top when the run reaches it. Sequential: the hardware prefetches what it reads. */
+static void region_sweep(struct region *region)
+{
+  char *sentinel = region_sentinel(region);
+  char *run = NULL;
+  bool merged = false;
+  for (char *block = region_first_block(region); block < sentinel;) {
+    uint64_t tag = *tag_of(block);
+    size_t size = tag_size(tag);
+    if (size < BACKEND_MIN_BLOCK || size > (size_t)(sentinel - block))
+      report_misuse("heap corruption: a block tag is damaged", payload_of(block), "malloc");
+    if (block == region->top) {
+      if (run != NULL) {
+        *tag_of(run) = (size_t)(block - run) + size;
+        region->top = run;
+        if (region->top_dirty_since == 0)
+          region->top_dirty_since = backend_clock + 1;
+      }
+      return;
+    }
+    if (tag & TAG_IN_USE) {
+      if (run != NULL)
+        sweep_close_run(region, run, block, merged);
+      run = NULL;
+    } else if (run == NULL) {
+      run = block;
+      merged = is_deferred(block);
+    } else {
+      merged = true;
+    }
+    if (!(tag & TAG_IN_USE) && is_deferred(block))
+      ((struct deferred_block *)block)->mark = 0;
+    block += size;
+  }
+  if (run != NULL)
+    sweep_close_run(region, run, sentinel, merged);
+}
+
+/* Coalesce every deferred block: block by block while they are few, else by sweeping every
+ * region in address order and rebuilding the bins (cheaper than a miss per neighbour once a
+ * good part of the heap is deferred: bench fragmentation). */
+static void deferred_coalesce(void)
+{
+  if (deferred_bytes * 8 < counters.in_use_bytes + counters.free_bytes) {
+    deferred_coalesce_each();
+    return;
+  }
+  memset(bins, 0, sizeof bins);
+  memset(bin_bitmap, 0, sizeof bin_bitmap);
+  memset(deferred, 0, sizeof deferred);
+  deferred_bytes = 0;
+  for (struct region *region = regions, *next; region != NULL; region = next) {
+    next = region->next;
+    region_sweep(region);
+  }
 }
 
 /* ---- Regions and the top ----------------------------------------------------------------- */
@@ -519,15 +708,43 @@ static void place(char *block, size_t size, unsigned flags)
   counters.in_use_bytes += size;
 }
 
-static char *alloc_region_block(size_t size, unsigned flags)
+/* A free block of at least size bytes off the bins, coalescing the deferred blocks first when
+ * no bin fits and they hold more than DEFER_SLACK bytes; NULL when none fits. */
+static char *bins_take_coalescing(size_t size)
 {
   char *block = bins_take(size);
-  if (block != NULL)
+  if (block == NULL && deferred_bytes > DEFER_SLACK) {
+    deferred_coalesce();
+    block = bins_take(size);
+  }
+  return block;
+}
+
+/* A new region's top, once every deferred block is coalesced and still none fits. */
+static char *carve_from_new_region(size_t size, unsigned flags)
+{
+  if (deferred_bytes != 0) {
+    deferred_coalesce();
+    char *block = bins_take(size);
+    if (block != NULL) {
+      place(block, size, flags);
+      return block;
+    }
+  }
+  return region_create() != NULL ? top_carve(size, flags) : NULL;
+}
+
+static char *alloc_region_block(size_t size, unsigned flags)
+{
+  char *block = size <= DEFER_MAX_BLOCK ? deferred_take(size) : NULL;
+  if (block != NULL && (flags & BACKEND_ZERO))
+    memset(payload_of(block), 0, size - 8);
+  if (block == NULL && (block = bins_take_coalescing(size)) != NULL)
     place(block, size, flags);
-  else
+  if (block == NULL)
     block = top_carve(size, flags);
-  if (block == NULL && region_create() != NULL)
-    block = top_carve(size, flags);
+  if (block == NULL)
+    block = carve_from_new_region(size, flags);
   if (block != NULL)
     block_seal(payload_of(block));
   return block;
@@ -947,9 +1164,17 @@ size_t backend_alloc_batch(size_t block_size, void **payloads, size_t count)
    * refill (churn's peak RSS 1.3 -> 2.8 MiB when every batch was); nor are the big classes
    * (batches of one at every refill; their blocks span many lines). */
   bool line_start = count == 1 && block_size <= BATCH_LINE_MAX_BLOCK;
+  bool deferrable = block_size <= DEFER_MAX_BLOCK && !line_start;
   lock_acquire(&heap_lock);
+  while (deferrable && got < count) {
+    char *block = deferred_take(block_size);
+    if (block == NULL)
+      break;
+    block_seal(payload_of(block));
+    payloads[got++] = payload_of(block);
+  }
   while (got < count) {
-    char *block = bins_take(block_size);
+    char *block = bins_take_coalescing(block_size);
     if (block != NULL && line_start && size_of(block) < line_gap(block) + block_size) {
       make_free(block, size_of(block)); /* too small to start a line: back to its bin */
       block = NULL;
@@ -1028,7 +1253,7 @@ static inline bool check_next(struct region *region, char *block, const char *fn
     return true;
   size_t size = tag_size(tag);
   if ((tag & ~TAG_PREV_FREE) != size || size > (size_t)(region_sentinel(region) - next) ||
-      (next != region->top && *footer_of(next, size) != size))
+      (next != region->top && !is_deferred(next) && *footer_of(next, size) != size))
     return damage_found("heap corruption: the next block's tag is damaged (overflow?)", block,
                         fn);
   return true;
@@ -1048,8 +1273,8 @@ static inline bool check_neighbours(struct region *region, char *block, const ch
   return true;
 }
 
-/* Check an in-use region block handed back. */
-static bool check_freeable(char *block, const char *fn)
+/* Check the tag of an in-use region block handed back. */
+static bool check_own_tag(char *block, const char *fn)
 {
   uint64_t tag = *tag_of(block);
   if (!(tag & TAG_IN_USE))
@@ -1059,7 +1284,13 @@ static bool check_freeable(char *block, const char *fn)
   if ((tag & TAG_RESERVED) || size < BACKEND_MIN_BLOCK || !tag_seal_ok(payload_of(block), tag) ||
       block + size > region_sentinel(region) || block < region_first_block(region))
     return damage_found("heap corruption: damaged block tag", block, fn);
-  return check_neighbours(region, block, fn);
+  return true;
+}
+
+/* Check an in-use region block handed back, and the neighbours it will merge with. */
+static bool check_freeable(char *block, const char *fn)
+{
+  return check_own_tag(block, fn) && check_neighbours(region_of(block), block, fn);
 }
 
 static void free_locked(void *payload)
@@ -1087,8 +1318,15 @@ void backend_free_batch(void **payloads, size_t count)
 {
   struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
   lock_acquire(&heap_lock);
-  for (size_t i = 0; i < count; i++)
-    free_locked(payloads[i]);
+  for (size_t i = 0; i < count; i++) {
+    char *block = block_of(payloads[i]);
+    if (!check_own_tag(block, "free"))
+      continue;
+    if (size_of(block) <= DEFER_MAX_BLOCK)
+      defer_block(block, size_of(block));
+    else if (check_neighbours(region_of(block), block, "free"))
+      free_region_block(block);
+  }
   size_t evicted_count = tick_and_age(evicted);
   lock_release(&heap_lock);
   unmap_all(evicted, evicted_count);
@@ -1112,7 +1350,9 @@ static bool grow_region_block(char *block, size_t size)
   size_t old_size = size_of(block);
   char *next = block + old_size;
   struct region *region = region_of(block);
-  if (!is_free(next) || old_size + size_of(next) < size)
+  if (next != region->top && is_deferred(next))
+    deferred_coalesce(); /* a growing block (realloc) must not be fenced in by deferred ones */
+  if (!(next == region->top || is_binned_free(next)) || old_size + size_of(next) < size)
     return false;
   if (next == region->top) {
     if (top_carve(size - old_size, 0) != next)
@@ -1195,17 +1435,20 @@ void *backend_remap(void *payload, size_t new_block_size)
   return moved ? new_payload : NULL;
 }
 
+/* A region's payloads are told by the region bits, without the lock (as the free fast path's
+ * backend_tag_readable does: realloc validates every pointer here, 4% of bench realloc_grow's
+ * instructions went to the lock); a mapped payload by the registry, under the lock. */
 bool backend_owns(const void *payload)
 {
   uintptr_t addr = (uintptr_t)payload;
   if (addr & 15)
     return false;
-  lock_acquire(&heap_lock);
   struct region *region = region_of(payload);
-  bool owned = registry_has(region_key(region))
-                 ? (char *)payload > region_first_block(region) &&
-                     (char *)payload < region_sentinel(region)
-                 : registry_has(addr);
+  if (mmap_in_region(payload))
+    return (char *)payload > region_first_block(region) &&
+           (char *)payload < region_sentinel(region);
+  lock_acquire(&heap_lock);
+  bool owned = registry_has(addr);
   lock_release(&heap_lock);
   return owned;
 }
@@ -1225,6 +1468,7 @@ size_t backend_trim(size_t pad)
 {
   size_t released = 0;
   lock_acquire(&heap_lock);
+  deferred_coalesce();
   struct region *region = regions;
   while (region != NULL) {
     struct region *next_region = region->next;
@@ -1265,7 +1509,7 @@ void backend_fork_child(void) { lock_reset(&heap_lock); }
 /* ---- The heap checker -------------------------------------------------------------------- */
 
 struct walk_totals {
-  uint64_t free_bytes, in_use_bytes, binned_blocks;
+  uint64_t free_bytes, in_use_bytes, binned_blocks, deferred_blocks, deferred_bytes;
 };
 
 static int check_block(struct region *region, char *block, bool prev_free,
@@ -1280,11 +1524,18 @@ static int check_block(struct region *region, char *block, bool prev_free,
   if (((tag & TAG_PREV_FREE) != 0) != prev_free)
     return CHECK_FAIL(4, "P bit disagrees with the previous block", block);
   bool free_now = !(tag & TAG_IN_USE);
-  if (free_now && prev_free)
+  bool deferred_now = free_now && block != region->top && is_deferred(block);
+  if (free_now && !deferred_now && prev_free)
     return CHECK_FAIL(5, "two adjacent free blocks", block);
   if (free_now ? (tag & TAG_CHECK_MASK) != 0 : !tag_seal_ok(payload_of(block), tag))
     return CHECK_FAIL(10, "block tag's check bits are wrong", block);
-  if (free_now && block == region->top) {
+  if (deferred_now) {
+    if (size > DEFER_MAX_BLOCK)
+      return CHECK_FAIL(11, "deferred block too large", block);
+    totals->free_bytes += size;
+    totals->deferred_bytes += size;
+    totals->deferred_blocks++;
+  } else if (free_now && block == region->top) {
     totals->free_bytes += size;
   } else if (free_now) {
     if (*footer_of(block, size) != size)
@@ -1329,7 +1580,7 @@ static int check_region(struct region *region, struct walk_totals *totals)
     int broken = check_block(region, block, prev_free, totals);
     if (broken)
       return broken;
-    prev_free = is_free(block);
+    prev_free = is_free(block) && (block == region->top || !is_deferred(block));
     block = next_block(block);
   }
   if (block != region_sentinel(region))
@@ -1359,6 +1610,23 @@ static int check_bins(uint64_t *listed_blocks)
   return 0;
 }
 
+static int check_deferred(uint64_t *listed_blocks, uint64_t *listed_bytes)
+{
+  for (unsigned list = 0; list < DEFER_LIST_COUNT; list++)
+    for (struct deferred_block *node = deferred[list]; node != NULL;
+         node = deferred_link(node, node->next)) {
+      if (((uintptr_t)node & 15) != 8 || !registry_has(region_key(region_of(node))))
+        return CHECK_FAIL(11, "deferred list leads outside the regions", node);
+      if (node->tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED | TAG_CHECK_MASK) ||
+          tag_size(node->tag) != deferred_list_size(list) || node->mark != DEFER_MARK)
+        return CHECK_FAIL(11, "deferred block with a wrong tag, size or mark", node);
+      *listed_bytes += tag_size(node->tag);
+      if (++*listed_blocks > (uint64_t)1 << 40)
+        return CHECK_FAIL(11, "deferred list cycles", node);
+    }
+  return 0;
+}
+
 static int check_mapped(uint64_t *mapped_bytes)
 {
   struct mapped_header *prev = NULL;
@@ -1381,6 +1649,7 @@ static int check_mapped(uint64_t *mapped_bytes)
 }
 
 static int check_counters(const struct walk_totals *totals, uint64_t listed_blocks,
+                          uint64_t deferred_listed, uint64_t deferred_listed_bytes,
                           uint64_t mapped_bytes)
 {
   size_t cached_bytes = 0;
@@ -1391,6 +1660,9 @@ static int check_counters(const struct walk_totals *totals, uint64_t listed_bloc
     return CHECK_FAIL(7, "mapping cache bytes differ from its slots", mapping_cache);
   if (listed_blocks != totals->binned_blocks)
     return CHECK_FAIL(6, "free blocks in the walk and on the bins differ in number", bins);
+  if (deferred_listed != totals->deferred_blocks || deferred_listed_bytes != deferred_bytes ||
+      deferred_bytes != totals->deferred_bytes)
+    return CHECK_FAIL(11, "deferred blocks in the walk and on the lists differ", deferred);
   if (totals->free_bytes != counters.free_bytes || totals->in_use_bytes != counters.in_use_bytes ||
       mapped_bytes != counters.mapped_block_bytes)
     return CHECK_FAIL(7, "byte counters differ from the walk", &counters);
@@ -1399,8 +1671,8 @@ static int check_counters(const struct walk_totals *totals, uint64_t listed_bloc
 
 int backend_check_heap(void)
 {
-  struct walk_totals totals = { 0, 0, 0 };
-  uint64_t listed_blocks = 0, mapped_bytes = 0;
+  struct walk_totals totals = { 0, 0, 0, 0, 0 };
+  uint64_t listed_blocks = 0, mapped_bytes = 0, deferred_listed = 0, deferred_listed_bytes = 0;
   int broken = 0;
   lock_acquire(&heap_lock);
   for (struct region *region = regions; region != NULL && !broken; region = region->next)
@@ -1408,9 +1680,12 @@ int backend_check_heap(void)
   if (!broken)
     broken = check_bins(&listed_blocks);
   if (!broken)
+    broken = check_deferred(&deferred_listed, &deferred_listed_bytes);
+  if (!broken)
     broken = check_mapped(&mapped_bytes);
   if (!broken)
-    broken = check_counters(&totals, listed_blocks, mapped_bytes);
+    broken = check_counters(&totals, listed_blocks, deferred_listed, deferred_listed_bytes,
+                            mapped_bytes);
   lock_release(&heap_lock);
   return broken;
 }
