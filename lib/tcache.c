@@ -123,7 +123,7 @@ void tcache_init(bool enabled)
   transfer_init();
   tcache_key = random_key();
   tcache_link_secret = random_link_secret();
-  tcache_end_block[0] = tcache_link_hide(tcache_end_block, (void *)(uintptr_t)1);
+  tcache_end_block[0] = tcache_link_hide((void *)(uintptr_t)1);
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
 }
@@ -171,7 +171,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
     return NULL;
   for (size_t i = 1; i < got; i++) {
     void **block = blocks[i];
-    block[0] = tcache_link_hide(block, bin->head);
+    block[0] = tcache_link_hide(bin->head);
     if (HARDEN_DEFAULT_CHECKS)
       block[1] = (void *)(uintptr_t)tcache_key;
     bin->head = block;
@@ -200,7 +200,7 @@ static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out
   } else {
     block = cut != TCACHE_END ? tcache_link_reveal(cut) : TCACHE_END;
     if (cut != TCACHE_END)
-      cut[0] = tcache_link_hide(cut, TCACHE_END);
+      cut[0] = tcache_link_hide(TCACHE_END);
   }
   size_t n = 0;
   while (block != TCACHE_END) {

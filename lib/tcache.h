@@ -78,9 +78,8 @@ extern void *tcache_end_block[2] __attribute__((visibility("hidden")));
 #define TCACHE_END (HARDEN_DEFAULT_CHECKS ? (void *)tcache_end_block : NULL)
 
 /* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
-static inline void *tcache_link_hide(void **block, void *next)
+static inline void *tcache_link_hide(void *next)
 {
-  (void)block;
   if (!HARDEN_DEFAULT_CHECKS)
     return next;
   return (void *)((uintptr_t)next ^ tcache_link_secret);
@@ -144,7 +143,7 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   if (unlikely(bin->count >= bin->limit))
     return false;
   uint64_t key = tcache_key; /* read before the statement below, which may change memory */
-  block[0] = tcache_link_hide(block, bin->head);
+  block[0] = tcache_link_hide(bin->head);
   if (HARDEN_DEFAULT_CHECKS) {
     /* Two plain stores: without this empty statement between them, GCC pairs them into one
      * vector store, which costs three more instructions to assemble. */
