@@ -108,12 +108,15 @@ void tag_secret_init(void);
  * fast path, which knows U, M and C already, forms it in one instruction (tag_seal_ok_in_use);
  * payload + tag size is where the next block's payload would start, so a tag moved to another
  * address, or a size changed alone, gives other check bits (but for 1 chance in 65536). */
+static inline uint64_t seal_product(const void *payload, uint64_t sealed_bits)
+{
+  return ((uint64_t)(uintptr_t)payload + sealed_bits) * tag_secret;
+}
 static inline uint64_t tag_check_bits(const void *payload, uint64_t tag)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return 0;
-  uint64_t mixed = (uint64_t)(uintptr_t)payload + (tag & TAG_SEALED_BITS);
-  return (mixed * tag_secret) & TAG_CHECK_MASK;
+  return seal_product(payload, tag & TAG_SEALED_BITS) & TAG_CHECK_MASK;
 }
 /* The tag with its check bits set for a block whose payload is at payload. */
 static inline uint64_t tag_sealed(const void *payload, uint64_t tag)
@@ -125,8 +128,7 @@ static inline bool tag_seal_ok(const void *payload, uint64_t tag)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return true;
-  uint64_t mixed = (uint64_t)(uintptr_t)payload + (tag & TAG_SEALED_BITS);
-  return ((mixed * tag_secret) ^ tag) >> 48 == 0; /* tag_check_bits() without its mask */
+  return (seal_product(payload, tag & TAG_SEALED_BITS) ^ tag) >> 48 == 0; /* no mask needed */
 }
 /* tag_seal_ok() for a tag whose U is set and M and C clear (the caller tested them), given its
  * size (tag_size(tag)): the same result, in fewer operations on the free fast path. */
@@ -134,8 +136,7 @@ static inline bool tag_seal_ok_in_use(const void *payload, uint64_t tag, size_t 
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return true;
-  uint64_t mixed = (uint64_t)(uintptr_t)payload + size + TAG_IN_USE;
-  return ((mixed * tag_secret) ^ tag) >> 48 == 0;
+  return (seal_product(payload, size + TAG_IN_USE) ^ tag) >> 48 == 0;
 }
 /* Re-seal the tag just before payload (after a backend changed its size or flags). */
 static inline void block_seal(void *payload)
