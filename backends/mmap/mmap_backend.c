@@ -92,10 +92,11 @@
  * block verifies its tag, its free neighbours' footers and sizes and its in-use next
  * neighbour's seal, and unlinking a free block verifies its neighbours on the bin list point
  * back at it, so that an overflow into metadata stops the process before it can steer a write.
- * A deferred block's link is hidden as the thread caches' are, and taking one back verifies
- * its tag, its mark and the link it leaves in the list head; a deferred block coalesced on
- * its own has its neighbours verified as a freed block's, and the sweep stops the process at
- * a tag whose size would leave the region.
+ * A deferred block's link is hidden (safe-linking: xor with its word's address >> 12; the
+ * backend cannot use the thread caches' secret, which belongs to the front end), and taking
+ * one back verifies its tag, its mark and the link it leaves in the list head; a deferred
+ * block coalesced on its own has its neighbours verified as a freed block's, and the sweep
+ * stops the process at a tag whose size would leave the region.
  */
 #include "config.h"
 #include "mmap_backend.h"
@@ -337,7 +338,7 @@ static char *bins_take(size_t size)
  * its neighbours or a bin list (their cache misses were most of what a lone thread's overflow
  * cost: bench fragmentation, working_set). Its tag reads as a free block's (no U, no check
  * bits: a second free of it is a double free), word 1 holds the next block of its list
- * (hidden as the thread caches' links are), word 2 DEFER_MARK (odd: never a bin link); the
+ * (hidden, safe-linking style: deferred_link), word 2 DEFER_MARK (odd: never a bin link); the
  * next block's P bit stays clear, so that no neighbour merges with it. The lists are coalesced
  * (deferred_coalesce) when a request finds no bin that fits while they hold more than
  * DEFER_SLACK bytes, before a new region is mapped, and by malloc_trim: memory waiting here
@@ -345,7 +346,7 @@ static char *bins_take(size_t size)
 #define DEFER_MAX_BLOCK 256 /* 1024 cost 2.4% more peak RSS in bench fragmentation */
 #define DEFER_LIST_COUNT (DEFER_MAX_BLOCK / 16 - 1) /* one list per size 32, 48, ..., 256 */
 #define DEFER_MARK 0x70616c6c6f634445ull /* "pallocDE" */
-#define DEFER_SLACK ((size_t)32 << 10) /* 256 KiB: realloc_grow took 10% more page faults */
+#define DEFER_SLACK ((size_t)32 << 10) /* at 256 KiB realloc_grow took 10% more page faults */
 
 struct deferred_block {
   uint64_t tag;
