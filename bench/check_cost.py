@@ -24,9 +24,10 @@ import argparse
 import math
 import os
 import re
-import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (callgrind_output: the one valgrind runner of bench/)
 
 # name, argv (workload programs relative to BUILD/bench/workloads), stdin
 PY_JSON = ("import json\n"
@@ -85,15 +86,7 @@ def self_cost_by_object(path):
 
 def instructions_split(argv, preload, stdin_text):
     """(whole-process instructions, instructions in preload's own code) under callgrind."""
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    env["LD_PRELOAD"] = preload
-    with tempfile.TemporaryDirectory() as work:
-        out = os.path.join(work, "callgrind.out")
-        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
-                       input=(stdin_text or "").encode(), env=env, check=True,
-                       capture_output=True)
-        costs = self_cost_by_object(out)
+    costs = run.callgrind_output(argv, preload, stdin_text, self_cost_by_object)
     real = os.path.realpath(preload)
     own = sum(v for k, v in costs.items() if k and os.path.realpath(k) == real)
     return sum(costs.values()), own

@@ -128,9 +128,9 @@ def run_once(measure, argv, stdin_text, preload):
     return float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]), child.stdout, child.stderr
 
 
-def callgrind_instructions(argv, preload, stdin_text=None):
-    """Instructions argv executes with preload (None: glibc) as LD_PRELOAD: callgrind's Ir
-    total for the whole process. Used by pair_cost.py, check_cost.py and trace-cost/suite.py."""
+def callgrind_output(argv, preload, stdin_text, read):
+    """Run argv under valgrind's callgrind with preload (None: glibc) as LD_PRELOAD and return
+    read(path of callgrind's output file)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.pop("MEASURE_PRELOAD", None)
@@ -140,11 +140,22 @@ def callgrind_instructions(argv, preload, stdin_text=None):
         out = os.path.join(work, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
                        input=(stdin_text or "").encode(), env=env, check=True, capture_output=True)
-        with open(out) as counts:
-            for line in counts:
-                if line.startswith("summary:"):
-                    return int(line.split()[1])
+        return read(out)
+
+
+def callgrind_summary(path):
+    """The Ir total of a callgrind output file."""
+    with open(path) as counts:
+        for line in counts:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
     raise RuntimeError("callgrind wrote no summary")
+
+
+def callgrind_instructions(argv, preload, stdin_text=None):
+    """Instructions argv executes with preload (None: glibc) as LD_PRELOAD: callgrind's Ir
+    total for the whole process. Used by pair_cost.py and trace-cost/suite.py."""
+    return callgrind_output(argv, preload, stdin_text, callgrind_summary)
 
 
 def geomean(values):
