@@ -138,6 +138,14 @@ static inline bool tag_seal_ok_in_use(const void *payload, uint64_t tag, size_t 
     return true;
   return (seal_product(payload, size + TAG_IN_USE) ^ tag) >> 48 == 0;
 }
+/* tag_seal_ok() given the tag's sealed bits (tag & TAG_SEALED_BITS), which the caller has at
+ * hand: the free fast path (lib/api.c, cacheable_size_in_use). */
+static inline bool tag_seal_ok_sum(const void *payload, uint64_t tag, uint64_t sealed_bits)
+{
+  if (!HARDEN_DEFAULT_CHECKS)
+    return true;
+  return (seal_product(payload, sealed_bits) ^ tag) >> 48 == 0;
+}
 /* Re-seal the tag just before payload (after a backend changed its size or flags). */
 static inline void block_seal(void *payload)
 {

@@ -65,6 +65,21 @@ static inline bool is_cacheable(uint64_t tag)
          tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
 }
 
+/* is_cacheable() in one range test, for the free fast path, which also gets the tag's sealed
+ * bits (size + U, as tag_seal_ok_sum() takes them) in *sealed and its size in 16-byte units
+ * (for class_floor_units) in *units. With P and the check bits masked off, a cacheable tag
+ * less BACKEND_MIN_BLOCK + U is a multiple of 16 from 0 to CLASS_MAX_BLOCK - BACKEND_MIN_BLOCK;
+ * a clear U or a set M or C leaves low bits (a smaller size borrows into the high ones), which
+ * the rotation moves to the top. */
+static inline bool is_cacheable_sealed(uint64_t tag, uint64_t *sealed, size_t *units)
+{
+  *sealed = tag & TAG_SEALED_BITS;
+  uint64_t offset = *sealed - (BACKEND_MIN_BLOCK + TAG_IN_USE);
+  uint64_t rotated = offset >> 4 | offset << 60;
+  *units = rotated + BACKEND_MIN_BLOCK / 16;
+  return rotated <= (CLASS_MAX_BLOCK - BACKEND_MIN_BLOCK) / 16;
+}
+
 /* Whether an in-use (U) block is in fact sitting freed in a thread cache (the caller's or
  * another thread's) or in the transfer cache. */
 static bool is_cached_here(void *payload, uint64_t tag)
@@ -329,10 +344,13 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
   struct tcache *tc = tcache_self;
   if (likely(tc != NULL && payload_may_be_read(payload))) {
     uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(tag_seal_ok_in_use(payload, tag, tag_size(tag))) &&
+    uint64_t size_in_use; /* size + U */
+    size_t units;
+    if (likely(is_cacheable_sealed(tag, &size_in_use, &units)) &&
+        likely(tag_seal_ok_sum(payload, tag, size_in_use)) &&
         likely(!tcache_maybe_cached(payload)) &&
-        likely(tcache_push_unchecked(tc, class_floor(tag_size(tag)), payload))) {
-      note_call(tc, fn, -(int64_t)(tag_size(tag) - BACKEND_BLOCK_OVERHEAD));
+        likely(tcache_push_unchecked(tc, class_floor_units(units), payload))) {
+      note_call(tc, fn, -(int64_t)(size_in_use - TAG_IN_USE - BACKEND_BLOCK_OVERHEAD));
       return;
     }
   }

@@ -79,7 +79,8 @@ static inline unsigned class_ceil(size_t block_size) { return class_ceil_table[b
 
 /* The largest class whose blocks are no larger than block_size (>= BACKEND_MIN_BLOCK, a
  * multiple of 16, <= CLASS_MAX_BLOCK). */
-static inline unsigned class_floor(size_t block_size) { return class_floor_table[block_size >> 4]; }
+static inline unsigned class_floor_units(size_t units) { return class_floor_table[units]; }
+static inline unsigned class_floor(size_t block_size) { return class_floor_units(block_size >> 4); }
 
 /* Class of a small request (request <= CLASS_MAX_REQUEST). */
 static inline unsigned class_for_request(size_t request)
