@@ -51,28 +51,24 @@ static void double_free_after_allocations(void)
     m_free(keep[i]);
 }
 
-static void double_free_deep(void)
+/* Free count blocks of size bytes, in the order they were allocated, then the first again. */
+static void free_all_then_first_again(size_t size, int count)
 {
-  void *p[20];
-  for (int i = 0; i < 20; i++)
-    p[i] = m_malloc(20);
-  for (int i = 0; i < 20; i++)
+  void *p[300];
+  for (int i = 0; i < count; i++)
+    p[i] = m_malloc(size);
+  for (int i = 0; i < count; i++)
     m_free(p[i]);
   m_free(p[0]);
 }
 
+/* 19 other blocks of the class freed after it: it is deep in the thread cache's bin. */
+static void double_free_deep(void) { free_all_then_first_again(20, 20); }
+
 /* 300 blocks of 48 bytes freed: the thread cache's bin (at most 64) overflows, its older
  * halves go to the backend (the mmap backend defers them on a list of their size); then the
  * first block is freed again. */
-static void double_free_flushed(void)
-{
-  void *p[300];
-  for (int i = 0; i < 300; i++)
-    p[i] = m_malloc(40);
-  for (int i = 0; i < 300; i++)
-    m_free(p[i]);
-  m_free(p[0]);
-}
+static void double_free_flushed(void) { free_all_then_first_again(40, 300); }
 
 static void double_free_mapped_after_allocations(void)
 {

@@ -19,7 +19,8 @@
  * not a bit, so that the free fast path's test is one shift and one compare (a bit costs a
  * second shift and a bit test). */
 #define MMAP_REGION_MAP_SIZE ((size_t)1 << (47 - 22))
-extern uint8_t mmap_region_map[MMAP_REGION_MAP_SIZE];
+extern uint8_t mmap_region_map[MMAP_REGION_MAP_SIZE]
+    __attribute__((visibility("hidden"))); /* addressed from the code, not through the GOT */
 
 /* Whether addr lies in a region; addr must be below 2^47 (payload_may_be_read() tests that
  * with the alignment, in one mask; other callers pass addresses they checked). */
