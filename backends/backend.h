@@ -105,7 +105,8 @@ void tag_secret_init(void);
 /* The check bits of a tag at payload - 8 (bits 48-63, the rest 0): the address plus the size,
  * U, M and C bits, multiplied by the secret, whose top 16 bits of product depend on every bit
  * of that sum (the secret is odd). A sum, not a shift and an exclusive or, so that the free
- * fast path, which knows U, M and C already, forms it in one instruction (tag_seal_ok_in_use);
+ * fast path, which has the size and U in one word already, forms it in one instruction
+ * (tag_seal_ok_sum);
  * payload + tag size is where the next block's payload would start, so a tag moved to another
  * address, or a size changed alone, gives other check bits (but for 1 chance in 65536). */
 static inline uint64_t seal_product(const void *payload, uint64_t sealed_bits)
@@ -123,28 +124,18 @@ static inline uint64_t tag_sealed(const void *payload, uint64_t tag)
 {
   return (tag & ~TAG_CHECK_MASK) | tag_check_bits(payload, tag);
 }
-/* Whether an in-use tag read at payload - 8 carries the right check bits. */
-static inline bool tag_seal_ok(const void *payload, uint64_t tag)
-{
-  if (!HARDEN_DEFAULT_CHECKS)
-    return true;
-  return (seal_product(payload, tag & TAG_SEALED_BITS) ^ tag) >> 48 == 0; /* no mask needed */
-}
-/* tag_seal_ok() for a tag whose U is set and M and C clear (the caller tested them), given its
- * size (tag_size(tag)): the same result, in fewer operations on the free fast path. */
-static inline bool tag_seal_ok_in_use(const void *payload, uint64_t tag, size_t size)
-{
-  if (!HARDEN_DEFAULT_CHECKS)
-    return true;
-  return (seal_product(payload, size + TAG_IN_USE) ^ tag) >> 48 == 0;
-}
-/* tag_seal_ok() given the tag's sealed bits (tag & TAG_SEALED_BITS), which the caller has at
- * hand: the free fast path (lib/api.c, cacheable_size_in_use). */
+/* Whether an in-use tag read at payload - 8 carries the right check bits, given the tag's
+ * sealed bits (tag & TAG_SEALED_BITS) when the caller has them at hand already (the free and
+ * realloc fast paths: is_cacheable_sealed() in lib/api.c). */
 static inline bool tag_seal_ok_sum(const void *payload, uint64_t tag, uint64_t sealed_bits)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return true;
-  return (seal_product(payload, sealed_bits) ^ tag) >> 48 == 0;
+  return (seal_product(payload, sealed_bits) ^ tag) >> 48 == 0; /* no mask needed */
+}
+static inline bool tag_seal_ok(const void *payload, uint64_t tag)
+{
+  return tag_seal_ok_sum(payload, tag, tag & TAG_SEALED_BITS);
 }
 /* Re-seal the tag just before payload (after a backend changed its size or flags). */
 static inline void block_seal(void *payload)

@@ -18,7 +18,7 @@ With --backend sbrk, a workload whose heap passes 8 MiB is not measured as it ru
 valgrind gives a program about 8 MiB of break, so the sbrk backend goes on in regions of its
 own past that, whose blocks take the free slow path with the checks on (backend_tag_readable
 covers the top region only) and the fast path without: working_set 40000 2 showed +27.6%,
-mostly 43 000 frees that took the slow path under valgrind and the fast path natively.
+mostly 43,000 frees that took the slow path under valgrind and the fast path natively.
 
     bench/check_cost.py --checked BUILD --unchecked BUILD_UNCHECKED [--backend mmap|sbrk]
                         [--only churn,large]

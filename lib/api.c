@@ -615,8 +615,10 @@ static inline __attribute__((always_inline)) void *realloc_fast(void *payload, s
   struct tcache *tc = tcache_self;
   if (likely(tc != NULL && n - 1 < CLASS_MAX_REQUEST && payload != NULL &&
              payload_may_be_read(payload))) {
-    uint64_t tag = *block_tag(payload);
-    if (likely(is_cacheable(tag)) && likely(tag_seal_ok_in_use(payload, tag, tag_size(tag))) &&
+    uint64_t tag = *block_tag(payload), size_in_use;
+    size_t units;
+    if (likely(is_cacheable_sealed(tag, &size_in_use, &units)) &&
+        likely(tag_seal_ok_sum(payload, tag, size_in_use)) &&
         likely(!tcache_maybe_cached(payload))) {
       size_t new_size = block_size_for(n);
       if (new_size <= tag_size(tag) && new_size > tag_size(tag) / 2) {
