@@ -59,17 +59,13 @@ static inline int64_t usable_of(void *payload)
 
 /* ---- Validation -------------------------------------------------------------------------- */
 
-static inline bool is_cacheable(uint64_t tag)
-{
-  return (tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)) == TAG_IN_USE &&
-         tag_size(tag) <= CLASS_MAX_BLOCK && tag_size(tag) >= BACKEND_MIN_BLOCK;
-}
-
-/* is_cacheable() in one range test, for the free fast path, which also gets the tag's sealed
- * bits (size + U, as tag_seal_ok_sum() takes them) in *sealed and its size in 16-byte units
- * (for class_floor_units) in *units. With P and the check bits masked off, a cacheable tag
- * less BACKEND_MIN_BLOCK + U is a multiple of 16 from 0 to CLASS_MAX_BLOCK - BACKEND_MIN_BLOCK;
- * a clear U or a set M or C leaves low bits (a smaller size borrows into the high ones), which
+/* Whether an in-use block may go to a thread cache: U set, M and C clear, a size from
+ * BACKEND_MIN_BLOCK to CLASS_MAX_BLOCK. Also gives the tag's sealed bits (size + U, as
+ * tag_seal_ok_sum() takes them) in *sealed and its size in 16-byte units (for
+ * class_floor_units) in *units, which the free and realloc fast paths use and others ignore.
+ * One range test: with P and the check bits masked off, a cacheable tag less
+ * BACKEND_MIN_BLOCK + U is a multiple of 16 from 0 to CLASS_MAX_BLOCK - BACKEND_MIN_BLOCK; a
+ * clear U or a set M or C leaves low bits (a smaller size borrows into the high ones), which
  * the rotation moves to the top. */
 static inline bool is_cacheable_sealed(uint64_t tag, uint64_t *sealed, size_t *units)
 {
@@ -78,6 +74,13 @@ static inline bool is_cacheable_sealed(uint64_t tag, uint64_t *sealed, size_t *u
   uint64_t rotated = offset >> 4 | offset << 60;
   *units = rotated + BACKEND_MIN_BLOCK / 16;
   return rotated <= (CLASS_MAX_BLOCK - BACKEND_MIN_BLOCK) / 16;
+}
+
+static inline bool is_cacheable(uint64_t tag)
+{
+  uint64_t sealed;
+  size_t units;
+  return is_cacheable_sealed(tag, &sealed, &units);
 }
 
 /* Whether an in-use (U) block is in fact sitting freed in a thread cache (the caller's or

@@ -51,10 +51,13 @@ static void double_free_after_allocations(void)
     m_free(keep[i]);
 }
 
-/* Free count blocks of size bytes, in the order they were allocated, then the first again. */
+/* Free count (at most 300) blocks of size bytes, in the order they were allocated, then the
+ * first again. */
 static void free_all_then_first_again(size_t size, int count)
 {
   void *p[300];
+  if (count > 300)
+    abort();
   for (int i = 0; i < count; i++)
     p[i] = m_malloc(size);
   for (int i = 0; i < count; i++)
