@@ -5,8 +5,9 @@
 # by plain lttng commands and by palloc-run --trace, reads each trace with python3-bt2
 # (lttng/tests/check-trace.py) and checks that every call made appears once, in order per
 # thread, with the right pointers and sizes; then real programs (python3, git) under tracing.
-# Starts a session daemon when none runs. Each session has a unique name; traces go to
-# lttng/tests/t-trace.out/ in the build tree (kept when a test fails).
+# Starts a session daemon when none runs, and stops it at the end (tests/lttng-daemon.sh).
+# Each session has a unique name; traces go to lttng/tests/t-trace.out/ in the build tree
+# (kept when a test fails).
 #
 # By hand, from the build folder: sh SRCDIR/lttng/tests/t-trace.sh
 set -u
@@ -28,9 +29,8 @@ command -v lttng >/dev/null || bail "lttng (lttng-tools) is not installed"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import bt2' 2>/dev/null ||
   bail "python3-bt2 is not installed (Debian's /usr/bin/python3)"
 [ -f "$probes" ] || bail "$probes was not built"
-if ! lttng list >/dev/null 2>&1; then
-  lttng-sessiond --daemonize >/dev/null 2>&1 || bail "no session daemon and none could be started"
-fi
+. "$top_srcdir/tests/lttng-daemon.sh"
+lttng_daemon_up
 rm -rf "$out"
 mkdir -p "$out" || bail "cannot create $out"
 

@@ -2,10 +2,11 @@
 # t-palloc-trace.sh: palloc-trace on real traces (TAP).
 #
 # Traces tools/palloc-trace/planted with palloc-run --trace (a real LTTng session; a session
-# daemon is started when none runs) and checks that palloc-trace reports exactly the leaks,
-# peak, temporaries, callers (function, file and line, from the MARK comments of planted.c)
-# and misuse planted there, in text, JSON and SVG; then that bad input (missing, empty,
-# truncated, non-palloc trace folders) gives one line on stderr and exit status 1.
+# daemon is started when none runs, and stopped at the end: tests/lttng-daemon.sh) and checks
+# that palloc-trace reports exactly the leaks, peak, temporaries, callers (function, file and
+# line, from the MARK comments of planted.c) and misuse planted there, in text, JSON and SVG;
+# then that bad input (missing, empty, truncated, non-palloc trace folders) gives one line on
+# stderr and exit status 1.
 # Traces go to tools/palloc-trace/t-palloc-trace.out/ in the build tree (kept when a test
 # fails). A session records the programs of every session of the user that enable palloc:*
 # events (LTTng's per-user buffers), so the checks look at planted's own processes and
@@ -32,9 +33,8 @@ command -v lttng >/dev/null || bail "lttng (lttng-tools) is not installed"
 [ -x "$python" ] || bail "$python is missing"
 [ -x "$report" ] || bail "$report was not built"
 [ -x "$planted" ] || bail "$planted was not built"
-if ! lttng list >/dev/null 2>&1; then
-  lttng-sessiond --daemonize >/dev/null 2>&1 || bail "no session daemon and none could be started"
-fi
+. "$top_srcdir/tests/lttng-daemon.sh"
+lttng_daemon_up
 rm -rf "$out"
 mkdir -p "$out" || bail "cannot create $out"
 
