@@ -11,9 +11,11 @@ program's own work counts, as it does in wall time) and their ratio, then the ge
 the ratios. Instruction counts do not depend on the machine's load, unlike bench/run.py's wall
 times; multi-threaded workloads vary a little with scheduling (spinning on a lock). prodcons
 busy-waits in the program itself, so its total depends on how valgrind schedules the two
-threads (from 0.2 to 1.1 G instructions from run to run); for it, the program's side (every
-instruction outside palloc's library) is taken as the smaller of the two runs' counts, to
-which each build's own instructions are added (marked "spin-corrected" in the table).
+threads (run.callgrind_output's --fair-sched keeps it near 0.13 G; without it, from 0.2 G on a
+busy machine to 45 G on an idle one); for it, the program's side (every instruction outside
+palloc's library) is taken as the smallest of the runs' counts, to which each build's own
+instructions are added (marked "spin-corrected" in the table), and each build runs it
+SPIN_RUNS times, keeping its run of fewest instructions.
 With --backend sbrk, a workload whose heap passes 8 MiB is not measured as it runs natively:
 valgrind gives a program about 8 MiB of break, so the sbrk backend goes on in regions of its
 own past that, whose blocks take the free slow path with the checks on (backend_tag_readable
@@ -46,8 +48,9 @@ SQLITE_SQL = ("create table t(a integer primary key, b text);\n"
               "insert into t(b) select printf('%08d-%s', x, hex(randomblob(16))) from n;\n"
               "create index tb on t(b);\n"
               "select count(*), sum(length(b)) from t where b like '0001%';\n")
-# Workloads whose program busy-waits (see above).
+# Workloads whose program busy-waits (see above), and how many runs each build gets.
 SPINNING = {"prodcons"}
+SPIN_RUNS = 3
 JOBS = [
     ("churn", ["@churn", "2000000"], None),
     ("working_set", ["@working_set", "40000", "2"], None),
@@ -119,8 +122,11 @@ def main():
         if wanted and name not in wanted:
             continue
         argv = [os.path.join(workloads, a[1:]) if a.startswith("@") else a for a in argv]
-        unchecked, unchecked_own = instructions_split(argv, libs[1], stdin_text)
-        checked, checked_own = instructions_split(argv, libs[0], stdin_text)
+        runs = SPIN_RUNS if name in SPINNING else 1
+        unchecked, unchecked_own = min(instructions_split(argv, libs[1], stdin_text)
+                                       for _ in range(runs))
+        checked, checked_own = min(instructions_split(argv, libs[0], stdin_text)
+                                   for _ in range(runs))
         label = name
         if name in SPINNING:
             program = min(unchecked - unchecked_own, checked - checked_own)
