@@ -182,7 +182,7 @@ def measure(launcher, jobs, allocs, rounds, raw_writer):
                     sys.exit(f"bench: {name} under {alloc} printed something else than under the others")
                 reference_output.setdefault(name, output)
                 results.setdefault((name, alloc), []).append((elapsed, rss))
-                raw_writer.writerow([r, name, alloc, f"{elapsed:.4f}", f"{rss:.1f}"])
+                raw_writer.writerow([r, name, alloc, f"{elapsed:.4f}", f"{rss:.4f}"])
             print(f"round {r + 1}/{rounds}: {name} done", file=sys.stderr)
     return results
 
