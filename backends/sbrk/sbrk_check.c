@@ -77,15 +77,15 @@ static int check_floors(struct region *r)
   unsigned next = 0; /* the lowest floor not yet matched with a block start */
   for (unsigned i = 1; i <= r->floor_top; i++)
     if (r->floor[i] < r->floor[i - 1])
-      return CHECK_FAIL(10, "search floors do not rise", r->floor[i]);
+      return CHECK_FAIL(10, "search floors do not rise", floor_at(r, i));
   for (char *b = r->first;; b = next_block(b)) {
-    while (next <= r->floor_top && r->floor[next] == b)
+    while (next <= r->floor_top && floor_at(r, next) == b)
       next++;
-    if (next <= r->floor_top && r->floor[next] < b)
-      return CHECK_FAIL(10, "search floor not at a block start", r->floor[next]);
+    if (next <= r->floor_top && floor_at(r, next) < b)
+      return CHECK_FAIL(10, "search floor not at a block start", floor_at(r, next));
     if (is_epilogue(b))
       break;
-    if (!is_in_use(b) && r->floor[floor_index(block_size(b))] > b)
+    if (!is_in_use(b) && floor_at(r, floor_index(block_size(b))) > b)
       return CHECK_FAIL(10, "search floor above a big enough free block", b);
   }
   return next <= r->floor_top ? CHECK_FAIL(10, "search floor past the epilogue", NULL) : 0;

@@ -27,21 +27,41 @@
 #define SEG_SHIFT 16                                /* segments of the index: 64 KiB */
 #define SEG_INITIAL 1024                            /* segments a region's index starts with */
 
+/* One segment of a region's index (sbrk_index.c); the two words side by side, so that a small
+ * heap's index touches one page. */
+struct segment {
+  uint32_t max;  /* no free block of the segment is bigger than this */
+  uint32_t hint; /* 0: no free block; else 1 + (b - first) / 16 for a block start b at or
+                    below the segment's lowest free block */
+};
+
 struct region {
   char *start;      /* the first byte obtained from the OS; NULL for an unused slot */
   char *first;      /* the first block, just after the prologue */
   char *end;        /* one past the epilogue */
   char *clean_from; /* bytes from here to end read zero but for their block's tags */
   char *first_free; /* a block at or below the lowest free one: where searches start */
-  char *floor[FLOOR_COUNT]; /* no free block of floor_size(i) bytes or more lies below
-                               floor[i]; floor[i] <= floor[i + 1] */
+  uint32_t floor[FLOOR_COUNT]; /* no free block of floor_size(i) bytes or more lies below
+                                  floor_at(r, i); the floors rise with i (offsets: floor_at) */
   unsigned floor_top;       /* the floor of the region's size: no block is bigger */
   size_t len;       /* bytes obtained from the OS: end - start for an sbrk region */
-  uint32_t *seg_max;  /* the segment index (sbrk_index.c): a bound per segment ... */
-  uint32_t *seg_hint; /* ... and where its free blocks start */
-  size_t seg_capacity; /* segments the index has room for */
+  struct segment *segs; /* the segment index (sbrk_index.c): a bound and a hint per segment */
+  size_t seg_capacity;   /* segments the index has room for */
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
+
+/* A search floor, kept as its block's offset from the region's first block in units of 16
+ * bytes (32 bits: the floors of a region fit in a page, where pointers took two); a floor is a
+ * block start or the epilogue, which lie at 16-byte steps from the first block. */
+static inline char *floor_at(const struct region *r, unsigned i)
+{
+  return r->first + ((size_t)r->floor[i] << 4);
+}
+
+static inline void set_floor(struct region *r, unsigned i, const char *block)
+{
+  r->floor[i] = (uint32_t)((size_t)(block - r->first) >> 4);
+}
 
 extern palloc_lock sbrk_lock; /* the one lock around everything below */
 

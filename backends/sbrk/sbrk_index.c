@@ -2,16 +2,20 @@
  *
  * Owns each region's segment index. A region is cut into segments of SEG_SIZE bytes counted
  * from its first block; a block belongs to the segment that holds its header. For each segment
- * the index keeps two words (invariant I12, checked by sbrk_check.c):
+ * the index keeps two 32-bit words, side by side in segs[s] (invariant I12, checked by
+ * sbrk_check.c):
  *
- *   seg_max[s]   no free block of segment s is bigger than this (an upper bound, made exact
- *                again whenever a search walks the whole segment);
- *   seg_hint[s]  0 when segment s holds no free block; else 1 + (b - first) / 16 for a block
- *                start b in segment s at or below its lowest free block.
+ *   segs[s].max   no free block of segment s is bigger than this (an upper bound, made exact
+ *                 again whenever a search walks the whole segment);
+ *   segs[s].hint  0 when segment s holds no free block; else 1 + (b - first) / 16 for a block
+ *                 start b in segment s at or below its lowest free block.
+ *
+ * (Two arrays, one of bounds and one of hints, touched two pages in every process; side by
+ * side, a heap of up to 32 MiB touches one.)
  *
  * The walk stays the implicit list's walk (block after block, in address order, so first fit
  * stays exact); when it enters a segment whose bound is below what it looks for, it jumps to
- * the hint of the next segment that may hold it. The index grows with its region (mremap) and
+ * the hint of the next segment that may hold it. The index grows with its region and
  * costs 8 bytes per 64 KiB of heap; its memory comes from os_map and is not heap memory.
  * Every function runs with sbrk_lock held.
  */
@@ -32,17 +36,20 @@ static inline size_t seg_of(const struct region *r, const char *addr)
 
 static inline char *hint_block(const struct region *r, size_t s)
 {
-  return r->seg_hint[s] ? r->first + ((size_t)(r->seg_hint[s] - 1) << 4) : NULL;
+  return r->segs[s].hint ? r->first + ((size_t)(r->segs[s].hint - 1) << 4) : NULL;
 }
 
 static inline void set_hint(struct region *r, size_t s, char *block)
 {
-  r->seg_hint[s] = block ? (uint32_t)(((size_t)(block - r->first) >> 4) + 1) : 0;
+  r->segs[s].hint = block ? (uint32_t)(((size_t)(block - r->first) >> 4) + 1) : 0;
   if (block == NULL)
-    r->seg_max[s] = 0;
+    r->segs[s].max = 0;
 }
 
-static size_t index_bytes(size_t segs) { return align_up_addr(segs * 8, os_page_size()); }
+static size_t index_bytes(size_t segs)
+{
+  return align_up_addr(segs * sizeof(struct segment), os_page_size());
+}
 
 /* Segments needed for a region of len bytes. */
 static size_t segs_for(size_t len) { return (len >> SEG_SHIFT) + 1; }
@@ -50,11 +57,10 @@ static size_t segs_for(size_t len) { return (len >> SEG_SHIFT) + 1; }
 bool index_init(struct region *r)
 {
   size_t segs = segs_for(r->len) < SEG_INITIAL ? SEG_INITIAL : segs_for(r->len);
-  char *memory = os_map(index_bytes(segs));
+  struct segment *memory = os_map(index_bytes(segs));
   if (memory == NULL)
     return false;
-  r->seg_max = (uint32_t *)memory;
-  r->seg_hint = (uint32_t *)memory + segs;
+  r->segs = memory;
   r->seg_capacity = segs;
   return true;
 }
@@ -68,23 +74,21 @@ bool index_grow(struct region *r, size_t len)
   if (len > (size_t)UINT32_MAX << 4)
     return false; /* hints are 32-bit offsets in units of 16 bytes */
   size_t segs = old * 2 > segs_for(len) ? old * 2 : segs_for(len);
-  char *memory = os_map(index_bytes(segs));
+  struct segment *memory = os_map(index_bytes(segs));
   if (memory == NULL)
     return false;
-  memcpy(memory, r->seg_max, old * 4);
-  memcpy(memory + segs * 4, r->seg_hint, old * 4);
-  os_unmap(r->seg_max, index_bytes(old));
-  r->seg_max = (uint32_t *)memory;
-  r->seg_hint = (uint32_t *)memory + segs;
+  memcpy(memory, r->segs, old * sizeof *memory);
+  os_unmap(r->segs, index_bytes(old));
+  r->segs = memory;
   r->seg_capacity = segs;
   return true;
 }
 
 void index_free(struct region *r)
 {
-  if (r->seg_max != NULL)
-    os_unmap(r->seg_max, index_bytes(r->seg_capacity));
-  r->seg_max = r->seg_hint = NULL;
+  if (r->segs != NULL)
+    os_unmap(r->segs, index_bytes(r->seg_capacity));
+  r->segs = NULL;
 }
 
 /* ---- Keeping it right -------------------------------------------------------------------- */
@@ -96,8 +100,8 @@ void index_note_free(struct region *r, char *block)
   char *hint = hint_block(r, s);
   if (hint == NULL || hint > block)
     set_hint(r, s, block);
-  if (r->seg_max[s] < size)
-    r->seg_max[s] = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+  if (r->segs[s].max < size)
+    r->segs[s].max = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
 }
 
 /* The block start gone disappeared inside the block at by (already written, free or in use). */
@@ -141,10 +145,10 @@ char *index_skip(struct region *r, char *block, size_t least_size)
   if (is_epilogue(block))
     return block;
   size_t s = seg_of(r, block), end = seg_of(r, epilogue_of(r));
-  if (r->seg_hint[s] && r->seg_max[s] >= least_size)
+  if (r->segs[s].hint && r->segs[s].max >= least_size)
     return block;
   for (s++; s <= end; s++)
-    if (r->seg_hint[s] && r->seg_max[s] >= least_size)
+    if (r->segs[s].hint && r->segs[s].max >= least_size)
       return hint_block(r, s);
   return epilogue_of(r);
 }
@@ -155,8 +159,8 @@ void index_walked(struct region *r, char *block, size_t max_seen)
   size_t s = seg_of(r, block);
   if (max_seen == 0)
     set_hint(r, s, NULL);
-  else if (max_seen < r->seg_max[s])
-    r->seg_max[s] = (uint32_t)max_seen;
+  else if (max_seen < r->segs[s].max)
+    r->segs[s].max = (uint32_t)max_seen;
 }
 
 bool index_same_segment(const struct region *r, const char *a, const char *b)
@@ -174,7 +178,7 @@ int index_check(struct region *r)
   if (r->seg_capacity <= last)
     return CHECK_FAIL(12, "segment index smaller than its region", r->first);
   for (size_t s = 0; s < r->seg_capacity; s++)
-    hints += r->seg_hint[s] != 0;
+    hints += r->segs[s].hint != 0;
   for (char *b = r->first; !is_epilogue(b); b = next_block(b)) {
     size_t s = seg_of(r, b);
     hints_seen += hint_block(r, s) == b;
@@ -182,7 +186,7 @@ int index_check(struct region *r)
       continue;
     if (hint_block(r, s) == NULL || hint_block(r, s) > b)
       return CHECK_FAIL(12, "free block below its segment's hint", b);
-    if (r->seg_max[s] < block_size(b))
+    if (r->segs[s].max < block_size(b))
       return CHECK_FAIL(12, "free block bigger than its segment's bound", b);
   }
   if (hints_seen != hints)

@@ -16,8 +16,8 @@ static void note_free_block(struct region *r, char *block)
 {
   if (block < r->first_free)
     r->first_free = block;
-  for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && r->floor[i] > block;)
-    r->floor[i] = block; /* the floors rise with i: the lower ones are below block already */
+  for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && floor_at(r, i) > block;)
+    set_floor(r, i, block); /* the floors rise with i: the lower ones are below block already */
   index_note_free(r, block);
 }
 
@@ -32,13 +32,13 @@ void forget_block_start(struct region *r, char *gone, char *by)
   unsigned low = 0, high = r->floor_top + 1; /* the floors rise: find the run equal to gone */
   while (low < high) {
     unsigned middle = (low + high) / 2;
-    if (r->floor[middle] < gone)
+    if (floor_at(r, middle) < gone)
       low = middle + 1;
     else
       high = middle;
   }
-  for (unsigned i = low; i <= r->floor_top && r->floor[i] == gone; i++)
-    r->floor[i] = by;
+  for (unsigned i = low; i <= r->floor_top && floor_at(r, i) == gone; i++)
+    set_floor(r, i, by);
   index_forget(r, gone, by);
 }
 
@@ -46,8 +46,8 @@ void forget_block_start(struct region *r, char *gone, char *by)
  * that floor, and the higher ones with it. */
 static void raise_floor(struct region *r, unsigned index, char *to)
 {
-  for (unsigned i = index; i <= r->floor_top && r->floor[i] < to; i++)
-    r->floor[i] = to;
+  for (unsigned i = index; i <= r->floor_top && floor_at(r, i) < to; i++)
+    set_floor(r, i, to);
 }
 
 /* The block at first_free was taken: first_free moves one block on (a lower bound). */
@@ -110,7 +110,7 @@ static char *search_start(struct region *r, size_t asize)
 {
   if (floor_index(asize) > r->floor_top)
     return epilogue_of(r); /* no block of the region is that big */
-  char *floor = r->floor[floor_index(asize)];
+  char *floor = floor_at(r, floor_index(asize));
   return floor > r->first_free ? floor : r->first_free;
 }
 

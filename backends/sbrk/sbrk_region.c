@@ -109,7 +109,7 @@ static char *init_region(struct region *r, char *start, size_t len, bool is_mapp
   r->clean_from = r->first;
   r->first_free = r->first;
   for (unsigned i = 0; i < FLOOR_COUNT; i++)
-    r->floor[i] = r->first;
+    set_floor(r, i, r->first);
   r->floor_top = floor_index(len);
   size_t size = (size_t)(epilogue_of(r) - r->first);
   write_epilogue(r->end, false);
@@ -272,8 +272,8 @@ size_t trim_top(size_t pad)
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
   for (unsigned i = 0; i <= r->floor_top; i++)
-    if (r->floor[i] > last)
-      r->floor[i] = last;
+    if (floor_at(r, i) > last)
+      set_floor(r, i, last);
   return release;
 }
 

@@ -791,13 +791,14 @@ static void test_corruption(void)
   free_checked(c[0]);                                 /* c[0] is now the lowest free block */
   expect_broken_as_free(c[2], 8);  /* looks free, above first_free: only the counters differ */
   struct region *r = region_of(c[0]);                 /* the search hints of c's region */
-  char *saved_floors[FLOOR_COUNT], *saved_first_free = r->first_free;
+  uint32_t saved_floors[FLOOR_COUNT];
+  char *saved_first_free = r->first_free;
   memcpy(saved_floors, r->floor, sizeof saved_floors);
-  for (unsigned i = 0; i <= r->floor_top && r->floor[i] < (char *)c[1] - 8; i++)
-    r->floor[i] = (char *)c[1] - 8;                   /* floors above the free c[0] */
+  for (unsigned i = 0; i <= r->floor_top && floor_at(r, i) < (char *)c[1] - 8; i++)
+    set_floor(r, i, (char *)c[1] - 8);                /* floors above the free c[0] */
   printf("# expecting I10 below\n");
   EXPECT(backend_check_heap() == 10);
-  r->floor[0] = (char *)c[2] - 8;                     /* floors that do not rise */
+  set_floor(r, 0, (char *)c[2] - 8);                  /* floors that do not rise */
   printf("# expecting I10 below\n");
   EXPECT(backend_check_heap() == 10);
   memcpy(r->floor, saved_floors, sizeof saved_floors);
@@ -807,18 +808,18 @@ static void test_corruption(void)
   r->first_free = saved_first_free;
   CHECK_HEAP();
   size_t s = (size_t)((char *)c[0] - 8 - r->first) >> SEG_SHIFT; /* c[0]'s segment */
-  uint32_t saved_max = r->seg_max[s], saved_hint = r->seg_hint[s];
-  r->seg_max[s] = 16;                                 /* a bound below the free c[0] */
+  uint32_t saved_max = r->segs[s].max, saved_hint = r->segs[s].hint;
+  r->segs[s].max = 16;                                 /* a bound below the free c[0] */
   printf("# expecting I12 below\n");
   EXPECT(backend_check_heap() == 12);
-  r->seg_max[s] = saved_max;
-  r->seg_hint[s] = 0;                                 /* "no free block" in c[0]'s segment */
+  r->segs[s].max = saved_max;
+  r->segs[s].hint = 0;                                 /* "no free block" in c[0]'s segment */
   printf("# expecting I12 below\n");
   EXPECT(backend_check_heap() == 12);
-  r->seg_hint[s] = saved_hint + 1;                    /* a hint between two block starts */
+  r->segs[s].hint = saved_hint + 1;                    /* a hint between two block starts */
   printf("# expecting I12 below\n");
   EXPECT(backend_check_heap() == 12);
-  r->seg_hint[s] = saved_hint;
+  r->segs[s].hint = saved_hint;
   CHECK_HEAP();
   for (int i = 1; i < 5; i++)
     free_checked(c[i]);
