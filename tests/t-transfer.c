@@ -3,12 +3,14 @@
  * A consumer thread frees what a producer allocated: its overflowing bins go to the transfer
  * cache, and the producer's next refills take them back. The test checks contents across the
  * handoff, the heap (transfer invariants T4-T5 included) after every step, that the statistics
- * count the held blocks as cached, that malloc_trim drains them, and that a block held there
- * is still caught when freed again.
+ * count the held blocks as cached, that malloc_trim drains them, that a thread's bins keep
+ * fewer blocks while other threads have caches, and that a block held there is still caught
+ * when freed again.
  */
 #include "ptest.h"
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -74,6 +76,74 @@ static void held_blocks_counted_and_drained(void)
   ok(P.check_heap() == 0, "heap consistent after the trim");
 }
 
+/* ---- A thread's bins hold fewer blocks while other threads have caches ------------------ */
+
+#define BOUND_BLOCKS 300
+#define BOUND_SIZE 40 /* a 48-byte block: a bin of 64 blocks alone, 32 shared (lib/tcache.c) */
+#define BOUND_BLOCK 48
+
+static pthread_barrier_t bound_barrier;
+
+static void *alloc_free_and_exit(void *arg)
+{
+  (void)arg;
+  void *mine[BOUND_BLOCKS];
+  for (int i = 0; i < BOUND_BLOCKS; i++)
+    mine[i] = malloc(BOUND_SIZE);
+  for (int i = 0; i < BOUND_BLOCKS; i++)
+    free(mine[i]);
+  return NULL;
+}
+
+/* A thread with a cache of its own (one block of another class), alive until released. */
+static void *stay_alive(void *arg)
+{
+  (void)arg;
+  free(malloc(1000));
+  pthread_barrier_wait(&bound_barrier);
+  pthread_barrier_wait(&bound_barrier);
+  return NULL;
+}
+
+/* Blocks of BOUND_BLOCK bytes that this thread's cache holds after freeing BOUND_BLOCKS of
+ * them, its bin drained first, with the transfer cache full (so that its overflow goes to
+ * the backend and the growth of cached_bytes is its own bin's). */
+static uint64_t blocks_kept_after_frees(void)
+{
+  void *mine[BOUND_BLOCKS];
+  for (int i = 0; i < BOUND_BLOCKS; i++)
+    mine[i] = malloc(BOUND_SIZE);
+  malloc_trim(0);
+  run_thread(alloc_free_and_exit, NULL); /* its exit fills the transfer cache's class */
+  uint64_t before = stats_now().cached_bytes;
+  for (int i = 0; i < BOUND_BLOCKS; i++)
+    free(mine[i]);
+  return (stats_now().cached_bytes - before) / BOUND_BLOCK;
+}
+
+static void bins_bounded_while_shared(void)
+{
+  uint64_t alone = blocks_kept_after_frees();
+  ok(alone > 32 && alone <= 64, "a lone thread's bin keeps up to 64 blocks (%llu kept)",
+     (unsigned long long)alone);
+  pthread_t other;
+  pthread_barrier_init(&bound_barrier, NULL, 2);
+  bool started = pthread_create(&other, NULL, stay_alive, NULL) == 0;
+  if (started)
+    pthread_barrier_wait(&bound_barrier);
+  uint64_t shared = blocks_kept_after_frees();
+  bool consistent = P.check_heap() == 0;
+  if (started) {
+    pthread_barrier_wait(&bound_barrier);
+    pthread_join(other, NULL);
+  }
+  pthread_barrier_destroy(&bound_barrier);
+  ok(started && shared > 0 && shared <= 32,
+     "while another thread has a cache, the bin keeps at most 32 blocks (%llu kept)",
+     (unsigned long long)shared);
+  ok(consistent, "heap and caches consistent after the bound changed");
+}
+
 static void *free_one(void *arg)
 {
   free(arg);
@@ -95,6 +165,7 @@ int test_transfer(void)
   ptest_init();
   handoff_rounds();
   held_blocks_counted_and_drained();
+  bins_bounded_while_shared();
   static char err[4096];
   int status = 0;
   run_in_child(double_free_of_held_block, NULL, 20, &status, err, sizeof err);
