@@ -11,7 +11,7 @@
 #   compiled in, not loaded  ON_BUILD's libpalloc.so
 #   loaded, not enabled    ON_BUILD's libpalloc-lttng.so preloaded too, no session
 #   enabled                the same, in a session with palloc:* enabled (vpid, vtid, ip)
-# Needs valgrind, lttng-tools and a session daemon (started when none runs).
+# Needs valgrind and lttng-tools; a session daemon it starts when none runs is stopped at the end.
 set -u
 off=${1:?usage: run.sh OFF_BUILD ON_BUILD [PAIRS]}
 on=${2:?usage: run.sh OFF_BUILD ON_BUILD [PAIRS]}
@@ -21,7 +21,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/pairs" "$here/pairs.c" || exit 1
 [ -f "$on/.libs/libpalloc-lttng.so" ] || { echo "run.sh: $on has no libpalloc-lttng.so" >&2; exit 1; }
-lttng list >/dev/null 2>&1 || lttng-sessiond --daemonize >/dev/null 2>&1
+# A session daemon: the one that answers, else one started here and stopped on exit
+# (tests/lttng-daemon.sh, shared with the tracing tests).
+bail() { echo "run.sh: $*" >&2; exit 1; }
+. "$here/../../tests/lttng-daemon.sh"
+lttng_daemon_up
+trap 'lttng_daemon_down; rm -rf "$work"' EXIT
 
 # instructions PRELOAD N: callgrind's total instruction count for `pairs N`.
 instructions() {
