@@ -216,10 +216,9 @@ static bool check_mapped_freeable(void *payload, const char *function)
   return true;
 }
 
-/* Free one block, lock held. */
-static void free_locked(void *payload, const char *function)
+/* Free one block, lock held, the break checked (refuse_break_below_heap) by the caller. */
+static void free_checked_break(void *payload, const char *function)
 {
-  refuse_break_below_heap();
   struct region *r = region_containing(payload);
   if (r != NULL) {
     if (check_freeable(r, payload, function))
@@ -230,6 +229,13 @@ static void free_locked(void *payload, const char *function)
   } else {
     refused("invalid pointer", payload, function);
   }
+}
+
+/* Free one block, lock held. */
+static void free_locked(void *payload, const char *function)
+{
+  refuse_break_below_heap();
+  free_checked_break(payload, function);
 }
 
 /* ---- The contract (backend.h) ------------------------------------------------------------ */
@@ -423,11 +429,13 @@ void backend_free(void *payload)
   lock_release(&sbrk_lock);
 }
 
+/* The break is checked once for the batch (each check is a call into the C library). */
 void backend_free_batch(void **payloads, size_t count)
 {
   lock_acquire(&sbrk_lock);
+  refuse_break_below_heap();
   for (size_t i = 0; i < count; i++)
-    free_locked(payloads[i], "free");
+    free_checked_break(payloads[i], "free");
   lock_release(&sbrk_lock);
 }
 

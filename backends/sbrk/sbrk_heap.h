@@ -58,9 +58,15 @@ static inline char *floor_at(const struct region *r, unsigned i)
   return r->first + ((size_t)r->floor[i] << 4);
 }
 
+/* A block start's floor value; floors compare as the addresses they stand for. */
+static inline uint32_t floor_value(const struct region *r, const char *block)
+{
+  return (uint32_t)((size_t)(block - r->first) >> 4);
+}
+
 static inline void set_floor(struct region *r, unsigned i, const char *block)
 {
-  r->floor[i] = (uint32_t)((size_t)(block - r->first) >> 4);
+  r->floor[i] = floor_value(r, block);
 }
 
 extern palloc_lock sbrk_lock; /* the one lock around everything below */

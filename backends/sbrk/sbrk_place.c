@@ -16,8 +16,9 @@ static void note_free_block(struct region *r, char *block)
 {
   if (block < r->first_free)
     r->first_free = block;
-  for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && floor_at(r, i) > block;)
-    set_floor(r, i, block); /* the floors rise with i: the lower ones are below block already */
+  uint32_t value = floor_value(r, block);
+  for (unsigned i = floor_index(block_size(block)) + 1; i-- > 0 && r->floor[i] > value;)
+    r->floor[i] = value; /* the floors rise with i: the lower ones are below block already */
   index_note_free(r, block);
 }
 
@@ -29,16 +30,17 @@ void forget_block_start(struct region *r, char *gone, char *by)
     sbrk_heap.rover = by;
   if (r->first_free == gone)
     r->first_free = by;
+  uint32_t gone_value = floor_value(r, gone), by_value = floor_value(r, by);
   unsigned low = 0, high = r->floor_top + 1; /* the floors rise: find the run equal to gone */
   while (low < high) {
     unsigned middle = (low + high) / 2;
-    if (floor_at(r, middle) < gone)
+    if (r->floor[middle] < gone_value)
       low = middle + 1;
     else
       high = middle;
   }
-  for (unsigned i = low; i <= r->floor_top && floor_at(r, i) == gone; i++)
-    set_floor(r, i, by);
+  for (unsigned i = low; i <= r->floor_top && r->floor[i] == gone_value; i++)
+    r->floor[i] = by_value;
   index_forget(r, gone, by);
 }
 
@@ -46,8 +48,9 @@ void forget_block_start(struct region *r, char *gone, char *by)
  * that floor, and the higher ones with it. */
 static void raise_floor(struct region *r, unsigned index, char *to)
 {
-  for (unsigned i = index; i <= r->floor_top && floor_at(r, i) < to; i++)
-    set_floor(r, i, to);
+  uint32_t value = floor_value(r, to);
+  for (unsigned i = index; i <= r->floor_top && r->floor[i] < value; i++)
+    r->floor[i] = value;
 }
 
 /* The block at first_free was taken: first_free moves one block on (a lower bound). */

@@ -271,9 +271,10 @@ size_t trim_top(size_t pad)
   index_trimmed(r, last, old_end);
   if (r->clean_from > epilogue_of(r))
     r->clean_from = epilogue_of(r);
+  uint32_t last_value = floor_value(r, last);
   for (unsigned i = 0; i <= r->floor_top; i++)
-    if (floor_at(r, i) > last)
-      set_floor(r, i, last);
+    if (r->floor[i] > last_value)
+      r->floor[i] = last_value;
   return release;
 }
 
