@@ -225,7 +225,12 @@ void index_taken(struct region *r, char *taken);
 void index_trimmed(struct region *r, char *last, char *old_end);
 char *index_skip(struct region *r, char *block, size_t least_size);
 void index_walked(struct region *r, char *block, size_t max_seen);
-bool index_same_segment(const struct region *r, const char *a, const char *b);
+/* Whether a and b lie in one segment of r's index (inline: the first-fit walk asks it of
+ * every block it passes). */
+static inline bool index_same_segment(const struct region *r, const char *a, const char *b)
+{
+  return (size_t)(a - r->first) >> SEG_SHIFT == (size_t)(b - r->first) >> SEG_SHIFT;
+}
 int index_check(struct region *r); /* 0 or 12 */
 
 /* Bytes of all regions and mapped blocks: what the heap holds from the OS. */

@@ -163,11 +163,6 @@ void index_walked(struct region *r, char *block, size_t max_seen)
     r->segs[s].max = (uint32_t)max_seen;
 }
 
-bool index_same_segment(const struct region *r, const char *a, const char *b)
-{
-  return seg_of(r, a) == seg_of(r, b);
-}
-
 /* ---- Checking (I12) ---------------------------------------------------------------------- */
 
 /* Every free block lies at or above its segment's hint and within its bound; every hint is a
