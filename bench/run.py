@@ -4,7 +4,10 @@
 Every workload (bench/workloads/*.c, plus real programs) runs under every allocator through
 LD_PRELOAD, several rounds, interleaved (round r runs every allocator once before round r+1),
 so that drift on a shared machine hits all allocators alike. For each run: wall time and peak
-RSS (VmHWM, read as the program exits: see workloads/measure.c). Reported: medians, ratios of
+RSS (VmHWM, read as the program exits: see workloads/measure.c), and that peak with the pages
+of the C library and the dynamic loader counted as many as under glibc: how many of them are
+resident depends on where ASLR put libc (measure.c says why; a small process's peak moves by
+up to 200 KiB with it), not on the allocator. Reported: medians, ratios of
 each allocator against glibc, and of the default palloc backend against each peer; geometric
 means. Writes a terminal table, a CSV of every run, a CSV of the summary and an SVG chart.
 
@@ -108,7 +111,7 @@ def default_backend(builddir):
 
 def run_once(measure, argv, stdin_text, preload):
     """Run argv under preload through the measure launcher: (seconds, peak RSS MiB, exit
-    status, stdout, stderr). The launcher applies LD_PRELOAD to the program only (it sets it
+    status, stdout, stderr, MiB of the C library's pages in the RSS at exit). The launcher applies LD_PRELOAD to the program only (it sets it
     from MEASURE_PRELOAD in the forked child: an `env LD_PRELOAD=...` in between would add env's
     own ~0.5 MiB to the peak RSS of every preloaded allocator, not to glibc's)."""
     env = dict(os.environ)
@@ -123,9 +126,10 @@ def run_once(measure, argv, stdin_text, preload):
         command = [measure, result.name] + argv
         child = subprocess.run(command, env=env, stdin=stdin_file, capture_output=True)
         fields = result.read().split()
-    if len(fields) != 3:
+    if len(fields) != 4:
         sys.exit(f"bench: the measure launcher failed: {child.stderr[-400:].decode(errors='replace')}")
-    return float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]), child.stdout, child.stderr
+    return (float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]), child.stdout, child.stderr,
+            int(fields[3]) / 1024.0)
 
 
 def callgrind_output(argv, preload, stdin_text, read):
@@ -168,34 +172,40 @@ def geomean(values):
 
 
 def measure(launcher, jobs, allocs, rounds, raw_writer):
-    results = {}  # (workload, allocator) -> list of (time, rss)
+    results = {}  # (workload, allocator) -> list of (time, rss, the C library's part of rss)
     reference_output = {}
     for r in range(rounds):
         for name, argv, stdin_text, _ in jobs:
             order = list(allocs)
             random.Random(r * 7919 + len(name)).shuffle(order)
             for alloc, preload in order:
-                elapsed, rss, code, output, errors = run_once(launcher, argv, stdin_text, preload)
+                elapsed, rss, code, output, errors, libc = run_once(launcher, argv, stdin_text, preload)
                 if code != 0:
                     sys.exit(f"bench: {name} under {alloc} exited {code}: {errors[-400:].decode(errors='replace')}")
                 if name in reference_output and output != reference_output[name]:
                     sys.exit(f"bench: {name} under {alloc} printed something else than under the others")
                 reference_output.setdefault(name, output)
-                results.setdefault((name, alloc), []).append((elapsed, rss))
-                raw_writer.writerow([r, name, alloc, f"{elapsed:.4f}", f"{rss:.4f}"])
+                results.setdefault((name, alloc), []).append((elapsed, rss, libc))
+                raw_writer.writerow([r, name, alloc, f"{elapsed:.4f}", f"{rss:.4f}", f"{libc:.4f}"])
             print(f"round {r + 1}/{rounds}: {name} done", file=sys.stderr)
     return results
 
 
 def summarise(jobs, allocs, results):
+    """Medians per workload and allocator: time, peak RSS, and peak RSS with the C library's
+    pages counted as many as under glibc (its median for the workload): the same peak without
+    the pages that ASLR's placement of libc decides (measure.c), so that the allocators'
+    figures differ by what they do, not by where libc landed."""
     names = [a for a, _ in allocs]
     rows = []
     for name, _, _, what in jobs:
         row = {"workload": name, "what": what}
+        glibc_libc = statistics.median(c for _, _, c in results[(name, "glibc")])
         for alloc in names:
             runs = results[(name, alloc)]
-            row[f"{alloc}.time"] = statistics.median(t for t, _ in runs)
-            row[f"{alloc}.rss"] = statistics.median(m for _, m in runs)
+            row[f"{alloc}.time"] = statistics.median(t for t, _, _ in runs)
+            row[f"{alloc}.rss"] = statistics.median(m for _, m, _ in runs)
+            row[f"{alloc}.rss_libc"] = statistics.median(m - c + glibc_libc for _, m, c in runs)
         rows.append(row)
     return names, rows
 
@@ -204,9 +214,10 @@ def print_table(names, rows, lead):
     def ratio(row, a, b, kind):
         return row[f"{a}.{kind}"] / row[f"{b}.{kind}"]
 
-    for kind, unit in (("time", "s"), ("rss", "MiB")):
-        print(f"\n{'median ' + kind + ' (' + unit + '), ratio to glibc':<44}" +
-              "".join(f"{n:>20}" for n in names))
+    titles = (("time", "median time (s)"), ("rss", "median rss (MiB)"),
+              ("rss_libc", "median rss, libc's pages as glibc's (MiB)"))
+    for kind, title in titles:
+        print(f"\n{title + ', ratio to glibc':<44}" + "".join(f"{n:>20}" for n in names))
         for row in rows:
             cells = "".join(f"{row[n + '.' + kind]:>9.3f} ({ratio(row, n, 'glibc', kind):4.2f}x) "
                             for n in names)
@@ -219,19 +230,23 @@ def print_table(names, rows, lead):
             continue
         t = geomean([ratio(r, lead, peer, "time") for r in rows])
         m = geomean([ratio(r, lead, peer, "rss") for r in rows])
+        n = geomean([ratio(r, lead, peer, "rss_libc") for r in rows])
         slower = [r["workload"] for r in rows if ratio(r, lead, peer, "time") > 1.0]
-        print(f"  vs {peer:<12} time {t:5.3f}x  rss {m:5.3f}x  slower on: {', '.join(slower) or 'none'}")
+        print(f"  vs {peer:<12} time {t:5.3f}x  rss {m:5.3f}x ({n:5.3f}x with libc's pages as glibc's)  "
+              f"slower on: {', '.join(slower) or 'none'}")
 
 
 def write_summary_csv(path, names, rows):
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["workload"] + [f"{n}.{k}" for n in names for k in ("time_s", "rss_mib")] +
-                        [f"{n}.{k}_ratio_glibc" for n in names for k in ("time", "rss")])
+        kinds = ("time", "rss", "rss_libc")
+        writer.writerow(["workload"] +
+                        [f"{n}.{k}" for n in names for k in ("time_s", "rss_mib", "rss_libc_as_glibc_mib")] +
+                        [f"{n}.{k}_ratio_glibc" for n in names for k in kinds])
         for row in rows:
             writer.writerow([row["workload"]] +
-                            [f"{row[n + '.' + k]:.4f}" for n in names for k in ("time", "rss")] +
-                            [f"{row[n + '.' + k] / row['glibc.' + k]:.4f}" for n in names for k in ("time", "rss")])
+                            [f"{row[n + '.' + k]:.4f}" for n in names for k in kinds] +
+                            [f"{row[n + '.' + k] / row['glibc.' + k]:.4f}" for n in names for k in kinds])
 
 
 COLOURS = ["#777777", "#d62728", "#2ca02c", "#9467bd", "#1f77b4", "#17becf", "#ff7f0e"]
@@ -291,7 +306,7 @@ def main():
           f"on {os.cpu_count()} cores", file=sys.stderr)
     with open(os.path.join(args.out, "runs.csv"), "w", newline="") as raw:
         writer = csv.writer(raw)
-        writer.writerow(["round", "workload", "allocator", "time_s", "rss_mib"])
+        writer.writerow(["round", "workload", "allocator", "time_s", "rss_mib", "libc_rss_mib"])
         results = measure(os.path.join(workload_dir, "measure"), jobs, allocs, args.rounds, writer)
     names, rows = summarise(jobs, allocs, results)
     print_table(names, rows, lead if lead in names else names[-1])

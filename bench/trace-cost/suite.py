@@ -62,7 +62,7 @@ def main():
             order = list(cases)
             random.Random(r * 7919 + len(name)).shuffle(order)
             for case, preload in order:
-                elapsed, _, code, _, errors = bench.run_once(launcher, argv, stdin, preload)
+                elapsed, _, code, _, errors, _ = bench.run_once(launcher, argv, stdin, preload)
                 if code != 0:
                     sys.exit(f"suite: {name} ({case}) exited {code}: {errors[-300:]!r}")
                 times.setdefault((name, case), []).append(elapsed)
