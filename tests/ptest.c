@@ -72,6 +72,12 @@ unsigned ptest_slowdown(void)
   return n >= 1 ? (unsigned)n : 1;
 }
 
+bool ptest_under_memcheck(void)
+{
+  const char *text = getenv("PALLOC_TEST_UNDER_VALGRIND");
+  return text != NULL && strcmp(text, "1") == 0;
+}
+
 unsigned ptest_stress(void)
 {
   const char *text = getenv("PALLOC_TEST_STRESS");

@@ -41,6 +41,10 @@ void ptest_init(void);
 
 /* Loop counts are divided by this (PALLOC_TEST_SLOW=N, e.g. under valgrind; default 1). */
 unsigned ptest_slowdown(void);
+/* Whether the test runs under valgrind's memcheck (make check-valgrind), where palloc turns its
+ * thread caches off and keeps freed blocks out of use for a while (README "Running under
+ * valgrind"): what depends on the caches is asserted as memcheck mode has it. */
+bool ptest_under_memcheck(void);
 /* ... and multiplied by this (PALLOC_TEST_STRESS=N, make stress; default 1). */
 unsigned ptest_stress(void);
 static inline unsigned scaled(unsigned n)
