@@ -217,7 +217,10 @@ static bool release_caches(struct tcache *tc)
 /* Under memcheck a freed block waits among the last QUARANTINE_COUNT freed blocks before
  * palloc may hand its memory out again, as memcheck's own malloc keeps freed blocks aside
  * (--freelist-vol): a use after free then reaches NOACCESS memory, and memcheck names the
- * freed block (vg.h, V3). Lock-free: a slot is taken with one atomic increment. */
+ * freed block (vg.h, V3). Lock-free: a slot is taken with one atomic increment. A block
+ * mapped on its own goes back at once, as memcheck's malloc lets big blocks go first
+ * (--freelist-big-blocks): held, 256 of them would keep 256 mappings and their pages (a
+ * 64 MiB block freed stayed resident); unmapped, a use after free of it still faults. */
 enum { QUARANTINE_COUNT = 256 };
 static void *_Atomic quarantined[QUARANTINE_COUNT];
 static atomic_uint quarantine_next;
@@ -234,6 +237,11 @@ static bool quarantine_holds(void *payload)
 static void quarantine_release(struct tcache *tc, void *payload, const char *fn_name)
 {
   vg_freelike(payload);
+  uint64_t tag = *block_tag(payload);
+  if (tag & TAG_MAPPED) {
+    release_block(tc, payload, tag, fn_name);
+    return;
+  }
   unsigned slot = atomic_fetch_add_explicit(&quarantine_next, 1, memory_order_relaxed);
   void *oldest = atomic_exchange(&quarantined[slot % QUARANTINE_COUNT], payload);
   if (oldest != NULL)
