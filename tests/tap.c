@@ -20,6 +20,17 @@ bool ok(bool cond, const char *fmt, ...)
   return cond;
 }
 
+void skip(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  printf("ok %d # SKIP ", ++tap_count);
+  vprintf(fmt, ap);
+  printf("\n");
+  fflush(stdout);
+  va_end(ap);
+}
+
 void diag(const char *fmt, ...)
 {
   va_list ap;
