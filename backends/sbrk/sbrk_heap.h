@@ -50,18 +50,34 @@ struct region {
   bool is_mapped;   /* obtained from mmap (else from sbrk) */
 };
 
-/* A search floor, kept as its block's offset from the region's first block in units of 16
- * bytes (32 bits: the floors of a region fit in a page, where pointers took two); a floor is a
- * block start or the epilogue, which lie at 16-byte steps from the first block. */
-static inline char *floor_at(const struct region *r, unsigned i)
-{
-  return r->first + ((size_t)r->floor[i] << 4);
-}
-
-/* A block start's floor value; floors compare as the addresses they stand for. */
-static inline uint32_t floor_value(const struct region *r, const char *block)
+/* A block start (or the epilogue) as its offset from the region's first block in units of 16
+ * bytes, and back: the search floors and the index's hints keep blocks so, in 32 bits (the
+ * floors of a region fit in a page, where pointers took two). Offsets compare as the
+ * addresses they stand for. */
+static inline uint32_t block_units(const struct region *r, const char *block)
 {
   return (uint32_t)((size_t)(block - r->first) >> 4);
+}
+
+static inline char *block_at_units(const struct region *r, uint32_t units)
+{
+  return r->first + ((size_t)units << 4);
+}
+
+/* The segment of r's index that holds addr (sbrk_index.c). */
+static inline size_t segment_of(const struct region *r, const char *addr)
+{
+  return (size_t)(addr - r->first) >> SEG_SHIFT;
+}
+
+static inline char *floor_at(const struct region *r, unsigned i)
+{
+  return block_at_units(r, r->floor[i]);
+}
+
+static inline uint32_t floor_value(const struct region *r, const char *block)
+{
+  return block_units(r, block);
 }
 
 static inline void set_floor(struct region *r, unsigned i, const char *block)
@@ -229,7 +245,7 @@ void index_walked(struct region *r, char *block, size_t max_seen);
  * every block it passes). */
 static inline bool index_same_segment(const struct region *r, const char *a, const char *b)
 {
-  return (size_t)(a - r->first) >> SEG_SHIFT == (size_t)(b - r->first) >> SEG_SHIFT;
+  return segment_of(r, a) == segment_of(r, b);
 }
 int index_check(struct region *r); /* 0 or 12 */
 

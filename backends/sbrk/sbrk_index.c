@@ -29,19 +29,14 @@
 
 /* ---- Segments ---------------------------------------------------------------------------- */
 
-static inline size_t seg_of(const struct region *r, const char *addr)
-{
-  return (size_t)(addr - r->first) >> SEG_SHIFT;
-}
-
 static inline char *hint_block(const struct region *r, size_t s)
 {
-  return r->segs[s].hint ? r->first + ((size_t)(r->segs[s].hint - 1) << 4) : NULL;
+  return r->segs[s].hint ? block_at_units(r, r->segs[s].hint - 1) : NULL;
 }
 
 static inline void set_hint(struct region *r, size_t s, char *block)
 {
-  r->segs[s].hint = block ? (uint32_t)(((size_t)(block - r->first) >> 4) + 1) : 0;
+  r->segs[s].hint = block ? block_units(r, block) + 1 : 0;
   if (block == NULL)
     r->segs[s].max = 0;
 }
@@ -96,7 +91,7 @@ void index_free(struct region *r)
 /* A free block appeared or grew at block. */
 void index_note_free(struct region *r, char *block)
 {
-  size_t s = seg_of(r, block), size = block_size(block);
+  size_t s = segment_of(r, block), size = block_size(block);
   char *hint = hint_block(r, s);
   if (hint == NULL || hint > block)
     set_hint(r, s, block);
@@ -107,31 +102,32 @@ void index_note_free(struct region *r, char *block)
 /* The block start gone disappeared inside the block at by (already written, free or in use). */
 void index_forget(struct region *r, char *gone, char *by)
 {
-  size_t s = seg_of(r, gone);
+  size_t s = segment_of(r, gone);
   if (hint_block(r, s) != gone)
     return;
   char *next = next_block(by);
-  if (seg_of(r, by) == s)
+  if (segment_of(r, by) == s)
     set_hint(r, s, by);
   else
-    set_hint(r, s, !is_epilogue(next) && seg_of(r, next) == s ? next : NULL);
+    set_hint(r, s, !is_epilogue(next) && segment_of(r, next) == s ? next : NULL);
 }
 
 /* The block at taken is in use now: the hint of its segment moves one block on. */
 void index_taken(struct region *r, char *taken)
 {
-  size_t s = seg_of(r, taken);
+  size_t s = segment_of(r, taken);
   if (hint_block(r, s) != taken)
     return;
   char *next = next_block(taken);
-  set_hint(r, s, !is_epilogue(next) && seg_of(r, next) == s ? next : NULL);
+  set_hint(r, s, !is_epilogue(next) && segment_of(r, next) == s ? next : NULL);
 }
 
 /* The region was cut back to end at its free block last (it ended at old_end): the segments
  * past last's hold nothing. */
 void index_trimmed(struct region *r, char *last, char *old_end)
 {
-  for (size_t s = seg_of(r, last) + 1; s <= seg_of(r, old_end) && s < r->seg_capacity; s++)
+  size_t end = segment_of(r, old_end);
+  for (size_t s = segment_of(r, last) + 1; s <= end && s < r->seg_capacity; s++)
     set_hint(r, s, NULL);
 }
 
@@ -144,7 +140,7 @@ char *index_skip(struct region *r, char *block, size_t least_size)
 {
   if (is_epilogue(block))
     return block;
-  size_t s = seg_of(r, block), end = seg_of(r, epilogue_of(r));
+  size_t s = segment_of(r, block), end = segment_of(r, epilogue_of(r));
   if (r->segs[s].hint && r->segs[s].max >= least_size)
     return block;
   for (s++; s <= end; s++)
@@ -156,7 +152,7 @@ char *index_skip(struct region *r, char *block, size_t least_size)
 /* A search walked every block of the segment of block and saw no free block above max_seen. */
 void index_walked(struct region *r, char *block, size_t max_seen)
 {
-  size_t s = seg_of(r, block);
+  size_t s = segment_of(r, block);
   if (max_seen == 0)
     set_hint(r, s, NULL);
   else if (max_seen < r->segs[s].max)
@@ -169,13 +165,13 @@ void index_walked(struct region *r, char *block, size_t max_seen)
  * block start in its own segment; segments past the region's end hold nothing. */
 int index_check(struct region *r)
 {
-  size_t hints_seen = 0, hints = 0, last = seg_of(r, epilogue_of(r));
+  size_t hints_seen = 0, hints = 0, last = segment_of(r, epilogue_of(r));
   if (r->seg_capacity <= last)
     return CHECK_FAIL(12, "segment index smaller than its region", r->first);
   for (size_t s = 0; s < r->seg_capacity; s++)
     hints += r->segs[s].hint != 0;
   for (char *b = r->first; !is_epilogue(b); b = next_block(b)) {
-    size_t s = seg_of(r, b);
+    size_t s = segment_of(r, b);
     hints_seen += hint_block(r, s) == b;
     if (is_in_use(b))
       continue;
