@@ -20,9 +20,9 @@
  * aligned 64 KiB windows: how many land in RSS depends on where ASLR put libc. Under glibc a
  * two-thread workload had 334 to 388 pages of libc resident from run to run; under a
  * preloaded library whose big reservation the kernel aligns to 2 MiB (palloc-mmap's), libc
- * lands at the same offset every run and had 334 each time. bench/run.py reports the peak
- * with and without them. The C library's pages stay mapped once faulted in, so the peak
- * without them is the peak minus their count at exit.
+ * lands at the same offset every run and had 334 each time. bench/run.py also reports the
+ * peak with them counted as many as under glibc: they stay mapped once faulted in, so the peak
+ * less their count at exit is the peak of the rest.
  */
 #define _GNU_SOURCE
 #include <signal.h>
