@@ -49,10 +49,10 @@ static unsigned live_cache_count; /* caches on the registry (read without the lo
 #define BIN_COUNT_MAX_SHARED 32u
 #define FLUSH_BATCH_MAX BIN_COUNT_MAX
 
-static bool other_caches_live(void)
-{
-  return __atomic_load_n(&live_cache_count, __ATOMIC_RELAXED) > 1;
-}
+static unsigned live_caches(void) { return __atomic_load_n(&live_cache_count, __ATOMIC_RELAXED); }
+
+/* Whether caches other than the calling thread's (registered) one exist. */
+static bool other_caches_live(void) { return live_caches() > 1; }
 
 static uint16_t bin_limit(unsigned cls, bool shared)
 {
@@ -146,7 +146,7 @@ static struct tcache *tcache_create(void)
   struct tcache *tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(sizeof *tc), BACKEND_ZERO);
   if (tc == NULL)
     return NULL;
-  bool shared = __atomic_load_n(&live_cache_count, __ATOMIC_RELAXED) > 0; /* before ours */
+  bool shared = live_caches() > 0; /* counted before ours is registered */
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     tc->bins[cls].head = TCACHE_END;
     tc->bins[cls].limit = bin_limit(cls, shared);
