@@ -111,9 +111,10 @@ def default_backend(builddir):
 
 def run_once(measure, argv, stdin_text, preload):
     """Run argv under preload through the measure launcher: (seconds, peak RSS MiB, exit
-    status, stdout, stderr, MiB of the C library's pages in the RSS at exit). The launcher applies LD_PRELOAD to the program only (it sets it
-    from MEASURE_PRELOAD in the forked child: an `env LD_PRELOAD=...` in between would add env's
-    own ~0.5 MiB to the peak RSS of every preloaded allocator, not to glibc's)."""
+    status, stdout, stderr, MiB of the C library's pages in the RSS at exit). The launcher
+    applies LD_PRELOAD to the program only (it sets it from MEASURE_PRELOAD in the forked
+    child: an `env LD_PRELOAD=...` in between would add env's own ~0.5 MiB to the peak RSS of
+    every preloaded allocator, not to glibc's)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.pop("MEASURE_PRELOAD", None)
@@ -179,7 +180,8 @@ def measure(launcher, jobs, allocs, rounds, raw_writer):
             order = list(allocs)
             random.Random(r * 7919 + len(name)).shuffle(order)
             for alloc, preload in order:
-                elapsed, rss, code, output, errors, libc = run_once(launcher, argv, stdin_text, preload)
+                elapsed, rss, code, output, errors, libc = run_once(launcher, argv, stdin_text,
+                                                                    preload)
                 if code != 0:
                     sys.exit(f"bench: {name} under {alloc} exited {code}: {errors[-400:].decode(errors='replace')}")
                 if name in reference_output and output != reference_output[name]:
@@ -232,21 +234,22 @@ def print_table(names, rows, lead):
         m = geomean([ratio(r, lead, peer, "rss") for r in rows])
         n = geomean([ratio(r, lead, peer, "rss_libc") for r in rows])
         slower = [r["workload"] for r in rows if ratio(r, lead, peer, "time") > 1.0]
-        print(f"  vs {peer:<12} time {t:5.3f}x  rss {m:5.3f}x ({n:5.3f}x with libc's pages as glibc's)  "
-              f"slower on: {', '.join(slower) or 'none'}")
+        print(f"  vs {peer:<12} time {t:5.3f}x  rss {m:5.3f}x "
+              f"({n:5.3f}x with libc's pages as glibc's)  slower on: {', '.join(slower) or 'none'}")
 
 
 def write_summary_csv(path, names, rows):
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
         kinds = ("time", "rss", "rss_libc")
-        writer.writerow(["workload"] +
-                        [f"{n}.{k}" for n in names for k in ("time_s", "rss_mib", "rss_libc_as_glibc_mib")] +
+        columns = ("time_s", "rss_mib", "rss_libc_as_glibc_mib")
+        writer.writerow(["workload"] + [f"{n}.{k}" for n in names for k in columns] +
                         [f"{n}.{k}_ratio_glibc" for n in names for k in kinds])
         for row in rows:
+            ratios = [row[n + '.' + k] / row['glibc.' + k] for n in names for k in kinds]
             writer.writerow([row["workload"]] +
                             [f"{row[n + '.' + k]:.4f}" for n in names for k in kinds] +
-                            [f"{row[n + '.' + k] / row['glibc.' + k]:.4f}" for n in names for k in kinds])
+                            [f"{r:.4f}" for r in ratios])
 
 
 COLOURS = ["#777777", "#d62728", "#2ca02c", "#9467bd", "#1f77b4", "#17becf", "#ff7f0e"]
