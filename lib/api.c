@@ -347,8 +347,9 @@ static inline bool payload_may_be_read(void *payload)
   return ((uintptr_t)payload & misaligned_or_high) == 0 && backend_tag_readable(payload);
 }
 
-/* The common free: a cacheable block that is not suspected of being cached already goes on
- * the thread's cache; anything else (NULL, a full bin, a suspect) takes the slow path. */
+/* The common free: a cacheable block that is not suspected of being cached already joins the
+ * thread's ring of pending blocks, and the one it replaces there goes to its bin (tcache.h);
+ * anything else (NULL, a suspect) takes the slow path. */
 static inline __attribute__((always_inline)) void free_fast(void *payload, enum palloc_function fn,
                                                             const char *fn_name)
 {
@@ -359,9 +360,9 @@ static inline __attribute__((always_inline)) void free_fast(void *payload, enum 
     size_t units;
     if (likely(is_cacheable_sealed(tag, &size_in_use, &units)) &&
         likely(tag_seal_ok_sum(payload, tag, size_in_use)) &&
-        likely(!tcache_maybe_cached(payload)) &&
-        likely(tcache_push_unchecked(tc, class_floor_units(units), payload))) {
+        likely(!tcache_maybe_cached(payload))) {
       note_call(tc, fn, -(int64_t)(size_in_use - TAG_IN_USE - BACKEND_BLOCK_OVERHEAD));
+      tcache_free(tc, class_floor_units(units), payload);
       return;
     }
   }

@@ -168,8 +168,31 @@ struct tcache *tcache_get(void)
   return tcache_create();
 }
 
+void tcache_bin_pending_full(struct tcache *tc, unsigned cls, void *block)
+{
+  tcache_flush_half(tc, cls);
+  tcache_bin_pending(tc, cls, block); /* the flush left at most half the limit */
+}
+
+void tcache_drain_pending(struct tcache *tc)
+{
+  for (unsigned i = 0; i < TCACHE_PENDING; i++) {
+    unsigned slot = (tc->pending_next + i) % TCACHE_PENDING; /* oldest first */
+    void **block = tc->pending[slot];
+    if (block == NULL)
+      continue;
+    tc->pending[slot] = NULL; /* before a flush, which may be traced and free meanwhile */
+    if (!tcache_bin_pending(tc, tc->pending_class[slot], block))
+      tcache_bin_pending_full(tc, tc->pending_class[slot], block);
+  }
+}
+
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 {
+  tcache_drain_pending(tc); /* a block of the class may be waiting there */
+  void *payload = tcache_pop(tc, cls);
+  if (payload != NULL)
+    return payload;
   struct tcache_bin *bin = &tc->bins[cls];
   if (unlikely(bin->head != TCACHE_END))
     tcache_bin_damaged(bin, bin->head); /* tcache_pop found the head's link damaged */
@@ -252,6 +275,7 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
 void tcache_flush_all(struct tcache *tc)
 {
   void *blocks[FLUSH_BATCH_MAX];
+  tcache_drain_pending(tc);
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     size_t n = bin_detach_after(&tc->bins[cls], 0, blocks);
     size_t kept = transfer_put(cls, blocks, n);
@@ -263,8 +287,18 @@ void tcache_flush_all(struct tcache *tc)
   }
 }
 
+static bool pending_holds(const struct tcache *tc, const void *payload)
+{
+  for (unsigned slot = 0; slot < TCACHE_PENDING; slot++)
+    if (tc->pending[slot] == payload)
+      return true;
+  return false;
+}
+
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
+  if (pending_holds(tc, payload))
+    return true;
   uint32_t left = tc->bins[cls].count;
   for (void **block = tc->bins[cls].head; block != TCACHE_END && left > 0; left--) {
     if (block == payload)
@@ -294,13 +328,22 @@ static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
   return false;
 }
 
+/* Whether another thread's pending blocks hold payload (racy, as bin_holds_racy). */
+static bool pending_holds_racy(struct tcache *tc, const void *payload)
+{
+  for (unsigned slot = 0; slot < TCACHE_PENDING; slot++)
+    if (__atomic_load_n(&tc->pending[slot], __ATOMIC_RELAXED) == payload)
+      return true;
+  return false;
+}
+
 bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
 {
   bool held = false;
   lock_acquire(&registry_lock);
   for (struct tcache *tc = registry_head; tc != NULL && !held; tc = tc->next)
     if (tc != self)
-      held = bin_holds_racy(&tc->bins[cls], payload);
+      held = pending_holds_racy(tc, payload) || bin_holds_racy(&tc->bins[cls], payload);
   lock_release(&registry_lock);
   return held;
 }
@@ -313,12 +356,15 @@ void tcache_bin_damaged(struct tcache_bin *bin, void *block)
   bin->count = 0;
 }
 
-static int bin_check(const struct tcache_bin *bin, unsigned cls)
+static int bin_check(const struct tcache *tc, unsigned cls)
 {
+  const struct tcache_bin *bin = &tc->bins[cls];
   uint32_t length = 0;
   for (void **block = bin->head; block != TCACHE_END; block = tcache_link_reveal(block)) {
     if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
       return CHECK_FAIL(106, "a cached block's link does not lead to a block", block);
+    if (pending_holds(tc, block))
+      return CHECK_FAIL(108, "a block both pending and on a bin", block);
     uint64_t tag = *block_tag(block);
     if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
         !tag_seal_ok(block, tag))
@@ -334,6 +380,28 @@ static int bin_check(const struct tcache_bin *bin, unsigned cls)
   return 0;
 }
 
+/* T8, but for "on no bin", which bin_check sees. */
+static int pending_check(const struct tcache *tc)
+{
+  for (unsigned slot = 0; slot < TCACHE_PENDING; slot++) {
+    void **block = tc->pending[slot];
+    if (block == NULL)
+      continue;
+    if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
+      return CHECK_FAIL(108, "a pending block is not a block", block);
+    uint64_t tag = *block_tag(block);
+    if ((tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)) != TAG_IN_USE ||
+        tag_size(tag) < BACKEND_MIN_BLOCK || tag_size(tag) > CLASS_MAX_BLOCK ||
+        !tag_seal_ok(block, tag) || (uint64_t)(uintptr_t)block[1] != tcache_key ||
+        class_floor(tag_size(tag)) != tc->pending_class[slot])
+      return CHECK_FAIL(108, "a pending block with a wrong tag, key or class", block);
+    for (unsigned other = slot + 1; other < TCACHE_PENDING; other++)
+      if (tc->pending[other] == block)
+        return CHECK_FAIL(108, "a block pending twice", block);
+  }
+  return 0;
+}
+
 int tcache_check(void)
 {
   int broken = transfer_check();
@@ -344,22 +412,32 @@ int tcache_check(void)
     return 0;
   if ((uintptr_t)tc % TCACHE_ALIGNMENT != 0)
     return CHECK_FAIL(107, "the thread cache does not start a cache line", tc);
-  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    broken = bin_check(&tc->bins[cls], cls);
-    if (broken)
-      return broken;
-  }
-  return 0;
+  broken = pending_check(tc);
+  for (unsigned cls = 0; cls < CLASS_COUNT && !broken; cls++)
+    broken = bin_check(tc, cls);
+  return broken;
+}
+
+/* Bytes of tc's pending blocks, by the class each waits for (racy for another thread's). */
+static uint64_t pending_bytes_racy(struct tcache *tc)
+{
+  uint64_t bytes = 0;
+  for (unsigned slot = 0; slot < TCACHE_PENDING; slot++)
+    if (__atomic_load_n(&tc->pending[slot], __ATOMIC_RELAXED) != NULL)
+      bytes += class_block_size(__atomic_load_n(&tc->pending_class[slot], __ATOMIC_RELAXED));
+  return bytes;
 }
 
 uint64_t tcache_cached_bytes(void)
 {
   uint64_t bytes = transfer_cached_bytes();
   lock_acquire(&registry_lock);
-  for (struct tcache *tc = registry_head; tc != NULL; tc = tc->next)
+  for (struct tcache *tc = registry_head; tc != NULL; tc = tc->next) {
+    bytes += pending_bytes_racy(tc);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
       bytes += (uint64_t)__atomic_load_n(&tc->bins[cls].count, __ATOMIC_RELAXED) *
                class_block_size(cls);
+  }
   lock_release(&registry_lock);
   return bytes;
 }

@@ -238,11 +238,21 @@ static void underflow_mapped(void) { underflow(1u << 20); }
 
 /* A write into a freed small block's first word (where most allocators keep a free-list
  * link), then allocations of its size. */
+void settle_recent_frees(void)
+{
+  void *filler[SETTLE_FREES];
+  for (int i = 0; i < SETTLE_FREES; i++)
+    filler[i] = m_malloc(1984);
+  for (int i = 0; i < SETTLE_FREES; i++)
+    m_free(filler[i]);
+}
+
 static void write_after_free_link(void)
 {
   void *keep = m_malloc(32), *p = m_malloc(32);
   m_free(keep);
   m_free(p);
+  settle_recent_frees();
   *(volatile uintptr_t *)p ^= 8;
   for (int i = 0; i < 4; i++)
     m_malloc(32);

@@ -24,6 +24,13 @@ struct misuse_case {
 extern const struct misuse_case misuse_cases[];
 extern const size_t misuse_case_count;
 
+/* palloc's free queues a thread's last few freed blocks (TCACHE_PENDING in lib/tcache.h, 8)
+ * before they join their cache bins, where a write after free into a block's link shows: free
+ * SETTLE_FREES blocks of a size no test uses, so that every block freed before is on its bin.
+ * (Harmless under any other allocator.) */
+#define SETTLE_FREES 16
+void settle_recent_frees(void);
+
 /* Exit status of a case that cannot run under this C library (no free_sized). */
 #define MISUSE_NOT_APPLICABLE 77
 

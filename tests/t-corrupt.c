@@ -1,12 +1,14 @@
 /* t-corrupt.c: the heap checker names the broken invariant. Each step flips one kind of
  * metadata bit (a tag's size, each flag, a check bit; a free block's footer or bin link; a
- * cached block's key or hidden link; a mapped block's tag), expects palloc_check_heap() to
- * return the number of the invariant it breaks in this library's backend (the numbers are
- * listed at the top of backends/mmap/mmap_backend.c, backends/sbrk/sbrk_backend.c and
- * lib/tcache.h, the latter as 100 + n), then flips it back and expects a sound heap.
+ * cached block's key or hidden link; a pending freed block's key; a mapped block's tag),
+ * expects palloc_check_heap() to return the number of the invariant it breaks in this
+ * library's backend (the numbers are listed at the top of backends/mmap/mmap_backend.c,
+ * backends/sbrk/sbrk_backend.c and lib/tcache.h, the latter as 100 + n), then flips it back
+ * and expects a sound heap.
  *
  * White-box: the tag layout is backend.h's (bits 4-47 size, U=1 P=2 M=4 C=8, 48-63 check).
  */
+#include "misuse_cases.h"
 #include "ptest.h"
 
 #include <stdio.h>
@@ -91,11 +93,14 @@ int test_corrupt(void)
   if (ptest_under_memcheck()) {
     skip("cached and deferred blocks: memcheck mode has no thread caches");
   } else {
-    void *s1 = v_malloc(48), *s2 = v_malloc(48);
+    void *s1 = v_malloc(48), *s2 = v_malloc(48), *s3 = v_malloc(48);
     v_free(s1);
     v_free(s2);
+    settle_recent_frees();
     expect_broken("cached block: key word", (uint64_t *)s2 + 1, NULL, 1ull << 20, 102, 102);
     expect_broken("cached block: hidden link", (uint64_t *)s2, NULL, 8, 106, 106);
+    v_free(s3); /* waits among the thread's pending frees (lib/tcache.h, T8) */
+    expect_broken("pending block: key word", (uint64_t *)s3 + 1, NULL, 1ull << 20, 108, 108);
   }
 
   /* mmap: a small block the thread cache overflowed to the backend waits on a deferred list

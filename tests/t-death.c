@@ -94,6 +94,7 @@ static void continue_after_damage(void)
   char *keep = v_malloc(32), *p = v_malloc(32);
   v_free(keep);
   v_free(p);
+  settle_recent_frees();
   *(volatile uintptr_t *)p ^= 8;
   for (int i = 0; i < 8; i++) {
     char *q = v_malloc(32);
