@@ -236,8 +236,6 @@ static void underflow_small(void) { underflow(24); }
 static void underflow_medium(void) { underflow(40000); }
 static void underflow_mapped(void) { underflow(1u << 20); }
 
-/* A write into a freed small block's first word (where most allocators keep a free-list
- * link), then allocations of its size. */
 void settle_recent_frees(void)
 {
   void *filler[SETTLE_FREES];
@@ -247,6 +245,8 @@ void settle_recent_frees(void)
     m_free(filler[i]);
 }
 
+/* A write into a freed small block's first word (where most allocators keep a free-list
+ * link), then allocations of its size. */
 static void write_after_free_link(void)
 {
   void *keep = m_malloc(32), *p = m_malloc(32);
