@@ -206,14 +206,8 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   stats_publish(tc);
   if (got == 0)
     return NULL;
-  for (size_t i = 1; i < got; i++) {
-    void **block = blocks[i];
-    block[0] = tcache_link_hide(bin->head);
-    if (HARDEN_DEFAULT_CHECKS)
-      block[1] = (void *)(uintptr_t)tcache_key;
-    bin->head = block;
-    bin->count++;
-  }
+  for (size_t i = 1; i < got; i++)
+    tcache_push_unchecked(tc, cls, blocks[i]); /* at most half the limit: always room */
   ((void **)blocks[0])[1] = NULL; /* no key left in a block handed out */
   return blocks[0];
 }
@@ -287,10 +281,12 @@ void tcache_flush_all(struct tcache *tc)
   }
 }
 
+/* Whether tc's ring of pending frees holds payload (racy when tc is another thread's cache,
+ * as bin_holds_racy). */
 static bool pending_holds(const struct tcache *tc, const void *payload)
 {
   for (unsigned slot = 0; slot < TCACHE_PENDING; slot++)
-    if (tc->pending[slot] == payload)
+    if (__atomic_load_n(&tc->pending[slot], __ATOMIC_RELAXED) == payload)
       return true;
   return false;
 }
@@ -328,22 +324,13 @@ static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
   return false;
 }
 
-/* Whether another thread's pending blocks hold payload (racy, as bin_holds_racy). */
-static bool pending_holds_racy(struct tcache *tc, const void *payload)
-{
-  for (unsigned slot = 0; slot < TCACHE_PENDING; slot++)
-    if (__atomic_load_n(&tc->pending[slot], __ATOMIC_RELAXED) == payload)
-      return true;
-  return false;
-}
-
 bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
 {
   bool held = false;
   lock_acquire(&registry_lock);
   for (struct tcache *tc = registry_head; tc != NULL && !held; tc = tc->next)
     if (tc != self)
-      held = pending_holds_racy(tc, payload) || bin_holds_racy(&tc->bins[cls], payload);
+      held = pending_holds(tc, payload) || bin_holds_racy(&tc->bins[cls], payload);
   lock_release(&registry_lock);
   return held;
 }

@@ -164,32 +164,8 @@ static inline bool tcache_maybe_cached(void *payload)
   return (uint64_t)(uintptr_t)((void **)payload)[1] == tcache_key;
 }
 
-/* Push a freed block that is known not to be cached already; false when the bin is full. */
-static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *payload)
-{
-  struct tcache_bin *bin = &tc->bins[cls];
-  void **block = payload;
-  if (unlikely(bin->count >= bin->limit))
-    return false;
-  uint64_t key = tcache_key; /* read before the statement below, which may change memory */
-  block[0] = tcache_link_hide(bin->head);
-  if (HARDEN_DEFAULT_CHECKS) {
-    /* Two plain stores: without this empty statement between them, GCC pairs them into one
-     * vector store, which costs three more instructions to assemble. */
-    __asm__("" : "+m"(block[0]));
-    block[1] = (void *)(uintptr_t)key;
-  }
-  bin->head = block;
-  bin->count++;
-  return true;
-}
-
-/* Put the whole ring on the bins, oldest first (a full bin sends its older half on). */
-void tcache_drain_pending(struct tcache *tc);
-/* Put block, pending for class cls, on its full bin after sending the bin's older half on. */
-void tcache_bin_pending_full(struct tcache *tc, unsigned cls, void *block);
-
-/* Put a pending block (its key written) on the bin of its class; false when the bin is full. */
+/* Put a block whose key word is written already on the bin of class cls (the link is the only
+ * word of the block written here); false when the bin is full. */
 static inline bool tcache_bin_pending(struct tcache *tc, unsigned cls, void **block)
 {
   struct tcache_bin *bin = &tc->bins[cls];
@@ -200,6 +176,21 @@ static inline bool tcache_bin_pending(struct tcache *tc, unsigned cls, void **bl
   bin->count++;
   return true;
 }
+
+/* Push a freed block that is known not to be cached already; false when the bin is full. */
+static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *payload)
+{
+  if (!tcache_bin_pending(tc, cls, payload))
+    return false;
+  if (HARDEN_DEFAULT_CHECKS)
+    ((void **)payload)[1] = (void *)(uintptr_t)tcache_key;
+  return true;
+}
+
+/* Put the whole ring on the bins, oldest first (a full bin sends its older half on). */
+void tcache_drain_pending(struct tcache *tc);
+/* Put block, pending for class cls, on its full bin after sending the bin's older half on. */
+void tcache_bin_pending_full(struct tcache *tc, unsigned cls, void *block);
 
 /* Free's fast path for a block known not to be cached already, of class cls: its key is
  * written now (a second free of it is caught as for a cached block), it takes the ring's next
