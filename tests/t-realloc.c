@@ -143,10 +143,10 @@ static void geometric_growth(void)
   ok(P.check_heap() == 0, "heap consistent after growth");
 }
 
-/* Strings grown a few bytes at a time, interleaved, as a string builder does: contents kept
- * through every move, and a block with free space after it grows in place. */
 static void grows_into_freed_neighbour(void);
 
+/* Strings grown a few bytes at a time, interleaved, as a string builder does: contents kept
+ * through every move, and a block with free space after it grows in place. */
 static void string_builders(void)
 {
   enum { STRINGS = 48, LENGTH = 20000 };
