@@ -55,9 +55,9 @@
  * thread that touches a class once does not take a bin's worth of memory); an overflowing
  * free sends the older half of the bin to the transfer cache (what does not fit there, to the
  * backend) in one batch. A thread that exits hands its whole cache back the same way.
- * A bin holds at most 16 KiB and 64 blocks, or 32 blocks while other threads have caches
- * (bin_limit in tcache.c: a lone thread's bin saves trips to the backend, a shared process's
- * bins hold back blocks the other threads could use).
+ * A bin holds at most 16 KiB and 64 blocks, or 4 KiB and 32 blocks while other threads have
+ * caches (bin_limit in tcache.c: a lone thread's bin saves trips to the backend, a shared
+ * process's bins hold back blocks the other threads could use).
  */
 #ifndef PALLOC_TCACHE_H
 #define PALLOC_TCACHE_H

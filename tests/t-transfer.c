@@ -81,15 +81,19 @@ static void held_blocks_counted_and_drained(void)
 #define BOUND_BLOCKS 300
 #define BOUND_SIZE 40 /* a 48-byte block: a bin of 64 blocks alone, 32 shared (lib/tcache.c) */
 #define BOUND_BLOCK 48
+#define BOUND_BIG_SIZE 1000 /* a 1008- or 1024-byte block: a bin of 16 KiB alone, 4 KiB shared */
+#define BOUND_BIG_BLOCK_MAX 1024
+#define RING_BLOCKS 8 /* the last frees wait in a ring beside the bins (TCACHE_PENDING) */
+#define BOUND_BIG_SHARED_MAX (4096 + RING_BLOCKS * BOUND_BIG_BLOCK_MAX)
 
 static pthread_barrier_t bound_barrier;
 
 static void *alloc_free_and_exit(void *arg)
 {
-  (void)arg;
+  size_t request = (size_t)(uintptr_t)arg;
   void *mine[BOUND_BLOCKS];
   for (int i = 0; i < BOUND_BLOCKS; i++)
-    mine[i] = malloc(BOUND_SIZE);
+    mine[i] = malloc(request);
   for (int i = 0; i < BOUND_BLOCKS; i++)
     free(mine[i]);
   return NULL;
@@ -99,39 +103,44 @@ static void *alloc_free_and_exit(void *arg)
 static void *stay_alive(void *arg)
 {
   (void)arg;
-  free(malloc(1000));
+  free(malloc(3000));
   pthread_barrier_wait(&bound_barrier);
   pthread_barrier_wait(&bound_barrier);
   return NULL;
 }
 
-/* Blocks of BOUND_BLOCK bytes that this thread's cache holds after freeing BOUND_BLOCKS of
- * them, its bin drained first, with the transfer cache full (so that its overflow goes to
+/* Bytes of blocks of request bytes that this thread's cache holds after freeing BOUND_BLOCKS
+ * of them, its bin drained first, with the transfer cache full (so that its overflow goes to
  * the backend and the growth of cached_bytes is its own bin's). */
-static uint64_t blocks_kept_after_frees(void)
+static uint64_t bytes_kept_after_frees(size_t request)
 {
   void *mine[BOUND_BLOCKS];
   for (int i = 0; i < BOUND_BLOCKS; i++)
-    mine[i] = malloc(BOUND_SIZE);
+    mine[i] = malloc(request);
   malloc_trim(0);
-  run_thread(alloc_free_and_exit, NULL); /* its exit fills the transfer cache's class */
+  run_thread(alloc_free_and_exit, (void *)(uintptr_t)request); /* fills the transfer cache */
   uint64_t before = stats_now().cached_bytes;
   for (int i = 0; i < BOUND_BLOCKS; i++)
     free(mine[i]);
-  return (stats_now().cached_bytes - before) / BOUND_BLOCK;
+  return stats_now().cached_bytes - before;
 }
 
 static void bins_bounded_while_shared(void)
 {
-  uint64_t alone = blocks_kept_after_frees();
+  uint64_t alone = bytes_kept_after_frees(BOUND_SIZE) / BOUND_BLOCK;
+  uint64_t alone_big = bytes_kept_after_frees(BOUND_BIG_SIZE);
   ok(alone > 32 && alone <= 64, "a lone thread's bin keeps up to 64 blocks (%llu kept)",
      (unsigned long long)alone);
+  ok(alone_big > BOUND_BIG_SHARED_MAX && alone_big <= 16384 + RING_BLOCKS * BOUND_BIG_BLOCK_MAX,
+     "a lone thread's bin of 1 KiB blocks keeps up to 16 KiB, 8 more blocks in the ring (%llu B kept)",
+     (unsigned long long)alone_big);
   pthread_t other;
   pthread_barrier_init(&bound_barrier, NULL, 2);
   bool started = pthread_create(&other, NULL, stay_alive, NULL) == 0;
   if (started)
     pthread_barrier_wait(&bound_barrier);
-  uint64_t shared = blocks_kept_after_frees();
+  uint64_t shared = bytes_kept_after_frees(BOUND_SIZE) / BOUND_BLOCK;
+  uint64_t shared_big = bytes_kept_after_frees(BOUND_BIG_SIZE);
   bool consistent = P.check_heap() == 0;
   if (started) {
     pthread_barrier_wait(&bound_barrier);
@@ -141,6 +150,10 @@ static void bins_bounded_while_shared(void)
   ok(started && shared > 0 && shared <= 32,
      "while another thread has a cache, the bin keeps at most 32 blocks (%llu kept)",
      (unsigned long long)shared);
+  ok(started && shared_big > 0 && shared_big <= BOUND_BIG_SHARED_MAX,
+     "while another thread has a cache, the bin of 1 KiB blocks keeps at most 4 KiB, 8 more "
+     "blocks in the ring (%llu B kept)",
+     (unsigned long long)shared_big);
   ok(consistent, "heap and caches consistent after the bound changed");
 }
 
