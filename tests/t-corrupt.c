@@ -1,5 +1,5 @@
 /* t-corrupt.c: the heap checker names the broken invariant. Each step flips one kind of
- * metadata bit (a tag's size, each flag, a check bit; a free block's footer or bin link; a
+ * metadata bit (a tag's size, each flag, a check bit; a free block's footer, bin link or lane; a
  * cached block's key or hidden link; a pending freed block's key; a mapped block's tag),
  * expects palloc_check_heap() to return the number of the invariant it breaks in this
  * library's backend (the numbers are listed at the top of backends/mmap/mmap_backend.c,
@@ -119,6 +119,31 @@ int test_corrupt(void)
     expect_broken("deferred block: hidden link", first, NULL, 4, 11, 0);
     expect_broken("deferred block: mark (then a free block without a footer)", first + 1, NULL,
                   1, 4, 0);
+  }
+
+  /* mmap: a free block of an exact-size bin (here 608 bytes) waits on one of its bin's four
+   * lanes; the first block of a lane has the lane's number as its back link (word 2). Every
+   * other block of 600 is freed, so that each one stays a block of its own. */
+  if (is_mmap && !ptest_under_memcheck()) {
+    static void *medium[600];
+    for (int i = 0; i < 600; i++)
+      medium[i] = v_malloc(600);
+    for (int i = 0; i < 600; i += 2)
+      v_free(medium[i]);
+    uint64_t *lane_first = NULL;
+    for (int i = 0; i < 600 && lane_first == NULL; i += 2) {
+      uint64_t *words = medium[i];
+      if (!(*tag_word(words) & U) && words[1] >= 1 && words[1] <= 3)
+        lane_first = words;
+    }
+    ok(lane_first != NULL && P.check_heap() == 0,
+       "a freed 608-byte block is the first of lane %llu of its bin, the heap sound",
+       lane_first ? (unsigned long long)lane_first[1] : 0ull);
+    if (lane_first != NULL)
+      expect_broken("first block of a bin lane: its lane number", lane_first + 1, NULL,
+                    lane_first[1], 6, 0);
+    for (int i = 1; i < 600; i += 2)
+      v_free(medium[i]);
   }
 
   /* A block mapped on its own: its tag. */

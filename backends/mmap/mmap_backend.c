@@ -60,9 +60,11 @@
  * (block by block, or by one sweep of every region in address order when they hold an eighth
  * of the heap) and before a new region is mapped (see "Deferred blocks" below).
  *
- * Bins: 128 doubly linked lists of free blocks (the top excepted). Bins 0..62 hold blocks of
- * exactly 32, 48, ..., 1024 bytes; from bin 63 on, each bin holds a quarter of a doubling
- * ([1024, 1280), [1280, 1536), ...). bin_bitmap has bit b set iff bin b is not empty, so the
+ * Bins: 128 bins of free blocks (the top excepted), on doubly linked lists. Bins 0..62 hold
+ * blocks of exactly 32, 48, ..., 1024 bytes, each on BIN_LANES lists (lanes) filled in turn
+ * and taken from in turn, so that a batch taking many blocks off one bin follows several
+ * chains at once; from bin 63 on, each bin holds a quarter of a doubling ([1024, 1280),
+ * [1280, 1536), ...) on one list. bin_bitmap has bit b set iff bin b is not empty, so the
  * first non-empty bin that fits is found in O(1).
  *
  * Invariants (backend_check_heap checks each, by number):
@@ -74,9 +76,10 @@
  *   I4  a tag's P bit (the sentinel's too) is set iff the block before it is free and not
  *       deferred (the top counts as free), and such a free block's footer equals its size.
  *   I5  no two adjacent blocks are free unless one of them is deferred (the top counts as free).
- *   I6  every free block other than the top and the deferred ones is on the list of its bin
- *       exactly once; lists are consistently doubly linked; bin_bitmap bit b is set iff bin b
- *       is not empty.
+ *   I6  every free block other than the top and the deferred ones is on a list of its bin
+ *       exactly once (lane 0 only from bin 63 on); lists are consistently doubly linked, the
+ *       first block's back link being its lane's number; bin_bitmap bit b is set iff bin b is
+ *       not empty.
  *   I7  the byte counters equal what the walk finds (free, in use, mapped blocks, cached
  *       mappings), and the mapping cache stays within its budget.
  *   I8  the top's clean_from lies inside the top, past its tag, and the words there are zero.
@@ -147,7 +150,11 @@ static palloc_lock heap_lock = PALLOC_LOCK_INIT;
 static struct region *regions;        /* list of all regions */
 static struct region *current_region; /* the one whose top serves new blocks */
 static struct mapped_header *mapped_blocks;
-static struct free_block *bins[MMAP_BIN_COUNT];
+/* Each exact-size bin keeps BIN_LANES lists (lanes), filled in turn and taken from in turn;
+ * the other bins use lane 0 only (see "Bins" below). */
+#define BIN_LANES 4
+static struct free_block *bins[MMAP_BIN_COUNT][BIN_LANES];
+static uint8_t lane_to_fill[FINE_BIN_COUNT], lane_to_take[FINE_BIN_COUNT];
 static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
 uint8_t mmap_region_map[MMAP_REGION_MAP_SIZE] SPARSE_ZEROED;
@@ -264,15 +271,40 @@ static unsigned bin_index(size_t size)
   return FINE_BIN_COUNT + (top_bit - 10) * 4 + (unsigned)((size >> (top_bit - 2)) & 3);
 }
 
+/* A batch of blocks taken off one exact-size bin follows its lanes in turn: BIN_LANES
+ * chains side by side, so that the cache misses on the list neighbours (the removal checks
+ * the next block's back link) overlap instead of each waiting for the last, as they did in
+ * one list (bench fragmentation: 29% of its time in bin_remove). The first block of a lane
+ * has the lane's number in its back link (below 8: never a block's address), which a
+ * removal of that block hands on to the next. */
+static inline bool is_lane_mark(const struct free_block *prev)
+{
+  return (uintptr_t)prev < BIN_LANES;
+}
+
+static inline struct free_block *lane_mark(unsigned lane)
+{
+  return (struct free_block *)(uintptr_t)lane;
+}
+
+static bool bin_is_empty(unsigned bin)
+{
+  for (unsigned lane = 0; lane < BIN_LANES; lane++)
+    if (bins[bin][lane] != NULL)
+      return false;
+  return true;
+}
+
 static void bin_insert(char *block, size_t size)
 {
   unsigned bin = bin_index(size);
+  unsigned lane = bin < FINE_BIN_COUNT ? lane_to_fill[bin]++ % BIN_LANES : 0;
   struct free_block *node = (struct free_block *)block;
-  node->prev = NULL;
-  node->next = bins[bin];
+  node->prev = lane_mark(lane);
+  node->next = bins[bin][lane];
   if (node->next != NULL)
     node->next->prev = node;
-  bins[bin] = node;
+  bins[bin][lane] = node;
   bin_bitmap[bin / 64] |= 1ull << (bin % 64);
 }
 
@@ -280,17 +312,33 @@ static void bin_remove(char *block)
 {
   unsigned bin = bin_index(size_of(block));
   struct free_block *node = (struct free_block *)block;
-  if ((node->prev != NULL ? node->prev->next : bins[bin]) != node ||
+  struct free_block *prev = node->prev;
+  bool first = is_lane_mark(prev);
+  if ((first ? bins[bin][(uintptr_t)prev] : prev->next) != node ||
       (node->next != NULL && node->next->prev != node))
     report_misuse("heap corruption: free list links damaged", payload_of(block), "malloc/free");
-  if (node->prev != NULL)
-    node->prev->next = node->next;
+  if (first)
+    bins[bin][(uintptr_t)prev] = node->next;
   else
-    bins[bin] = node->next;
+    prev->next = node->next;
   if (node->next != NULL)
-    node->next->prev = node->prev;
-  if (bins[bin] == NULL)
+    node->next->prev = prev;
+  if (first && node->next == NULL && bin_is_empty(bin))
     bin_bitmap[bin / 64] &= ~(1ull << (bin % 64));
+}
+
+/* Take the first block of the next non-empty lane of a non-empty bin. */
+static char *bin_take_first(unsigned bin)
+{
+  for (unsigned tries = 0; tries < BIN_LANES; tries++) {
+    unsigned lane = bin < FINE_BIN_COUNT ? lane_to_take[bin]++ % BIN_LANES : 0;
+    char *block = (char *)bins[bin][lane];
+    if (block != NULL) {
+      bin_remove(block);
+      return block;
+    }
+  }
+  report_misuse("heap corruption: a bin marked as holding blocks is empty", NULL, "malloc");
 }
 
 /* The first non-empty bin at or after bin, or MMAP_BIN_COUNT. */
@@ -312,22 +360,15 @@ static char *bins_take(size_t size)
 {
   unsigned bin = bin_index(size);
   if (bin >= FINE_BIN_COUNT)
-    for (struct free_block *node = bins[bin]; node != NULL; node = node->next)
+    for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next)
       if (tag_size(node->tag) >= size) {
         bin_remove((char *)node);
         return (char *)node;
       }
-  if (bin < FINE_BIN_COUNT && bins[bin] != NULL) {
-    char *block = (char *)bins[bin];
-    bin_remove(block);
-    return block;
-  }
+  if (bin < FINE_BIN_COUNT && (bin_bitmap[bin / 64] >> (bin % 64)) & 1)
+    return bin_take_first(bin);
   unsigned larger = bin_first_nonempty(bin + 1);
-  if (larger == MMAP_BIN_COUNT)
-    return NULL;
-  char *block = (char *)bins[larger];
-  bin_remove(block);
-  return block;
+  return larger == MMAP_BIN_COUNT ? NULL : bin_take_first(larger);
 }
 
 /* ---- Deferred blocks: small blocks handed back in batches, coalesced later --------------- */
@@ -921,7 +962,7 @@ static void release_idle_pages(void)
       region->top_dirty_since = 0;
     }
   for (unsigned bin = bin_index(MMAP_RELEASE_MIN); bin < MMAP_BIN_COUNT; bin++)
-    for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
+    for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
       uint64_t *stamp = dirty_stamp_of((char *)node);
       if (tag_size(node->tag) >= MMAP_RELEASE_MIN && *stamp != 0 &&
           backend_clock + 1 - *stamp >= PAGE_RELEASE_AGE) {
@@ -1511,7 +1552,7 @@ size_t backend_trim(size_t pad)
     region = next_region;
   }
   for (unsigned bin = bin_index(2 * os_page_size()); bin < MMAP_BIN_COUNT; bin++)
-    for (struct free_block *node = bins[bin]; node != NULL; node = node->next) {
+    for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
       release_free_interior((char *)node, tag_size(node->tag));
       released += tag_size(node->tag);
     }
@@ -1615,21 +1656,33 @@ static int check_region(struct region *region, struct walk_totals *totals)
   return check_top(region);
 }
 
+static int check_lane(unsigned bin, unsigned lane, uint64_t *listed_blocks)
+{
+  struct free_block *prev = lane_mark(lane);
+  for (struct free_block *node = bins[bin][lane]; node != NULL; prev = node, node = node->next) {
+    if (node->prev != prev)
+      return CHECK_FAIL(6, "bin list back link broken", node);
+    if ((node->tag & TAG_IN_USE) || bin_index(tag_size(node->tag)) != bin ||
+        !registry_has(region_key(region_of(node))))
+      return CHECK_FAIL(6, "listed block is in use, in the wrong bin or not ours", node);
+    if (++*listed_blocks > (uint64_t)1 << 40)
+      return CHECK_FAIL(6, "bin list cycles", node);
+  }
+  return 0;
+}
+
 static int check_bins(uint64_t *listed_blocks)
 {
   for (unsigned bin = 0; bin < MMAP_BIN_COUNT; bin++) {
     bool marked = (bin_bitmap[bin / 64] >> (bin % 64)) & 1;
-    if (marked != (bins[bin] != NULL))
+    if (marked == bin_is_empty(bin))
       return CHECK_FAIL(6, "bin bitmap disagrees with the bin list", &bins[bin]);
-    struct free_block *prev = NULL;
-    for (struct free_block *node = bins[bin]; node != NULL; prev = node, node = node->next) {
-      if (node->prev != prev)
-        return CHECK_FAIL(6, "bin list back link broken", node);
-      if ((node->tag & TAG_IN_USE) || bin_index(tag_size(node->tag)) != bin ||
-          !registry_has(region_key(region_of(node))))
-        return CHECK_FAIL(6, "listed block is in use, in the wrong bin or not ours", node);
-      if (++*listed_blocks > (uint64_t)1 << 40)
-        return CHECK_FAIL(6, "bin list cycles", node);
+    for (unsigned lane = 0; lane < BIN_LANES; lane++) {
+      if (bin >= FINE_BIN_COUNT && lane != 0 && bins[bin][lane] != NULL)
+        return CHECK_FAIL(6, "a bin of several sizes uses a lane other than 0", &bins[bin][lane]);
+      int broken = check_lane(bin, lane, listed_blocks);
+      if (broken)
+        return broken;
     }
   }
   return 0;
