@@ -321,8 +321,11 @@ static void bin_remove(char *block)
     bins[bin][(uintptr_t)prev] = node->next;
   else
     prev->next = node->next;
-  if (node->next != NULL)
+  if (node->next != NULL) {
     node->next->prev = prev;
+    if (first) /* the lane's next removal checks the block after the new first one */
+      __builtin_prefetch(node->next->next);
+  }
   if (first && node->next == NULL && bin_is_empty(bin))
     bin_bitmap[bin / 64] &= ~(1ull << (bin % 64));
 }
