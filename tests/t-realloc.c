@@ -184,7 +184,7 @@ static void string_builders(void)
 }
 
 /* A block (not cached: above 32 KiB) whose neighbour is freed grows into it in place, and
- * takes an eighth more, so that the next few growths need no call. */
+ * takes a quarter more, so that the next few growths need no call. */
 static void grows_into_freed_neighbour(void)
 {
   if (ptest_under_memcheck()) {
@@ -211,9 +211,9 @@ static void grows_into_freed_neighbour(void)
     unsigned char *q = v_realloc(p, 41000);
     size_t usable = malloc_usable_size(q);
     ok(q == p && pattern_ok(q, 40000, 9), "realloc into the freed neighbour stays in place");
-    ok(usable >= 41000 + 41000 / 8 - 16 && usable < 41000 + 41000 / 8 + 32,
-       "growing in place takes an eighth more (usable %zu for 41000)", usable);
-    unsigned char *r = v_realloc(q, 41000 + 41000 / 8 - 16);
+    ok(usable >= 41000 + 41000 / 4 - 16 && usable < 41000 + 41000 / 4 + 32,
+       "growing in place takes a quarter more (usable %zu for 41000)", usable);
+    unsigned char *r = v_realloc(q, 41000 + 41000 / 4 - 16);
     ok(r == q && pattern_ok(r, 40000, 9), "growing within that room keeps the block");
     grown = r;
   }
