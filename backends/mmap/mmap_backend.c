@@ -151,7 +151,7 @@ static struct region *regions;        /* list of all regions */
 static struct region *current_region; /* the one whose top serves new blocks */
 static struct mapped_header *mapped_blocks;
 /* Each exact-size bin keeps BIN_LANES lists (lanes), filled in turn and taken from in turn;
- * the other bins use lane 0 only (see "Bins" below). */
+ * the other bins use lane 0 only (see "Bins" at the top of this file). */
 #define BIN_LANES 4
 static struct free_block *bins[MMAP_BIN_COUNT][BIN_LANES];
 static uint8_t lane_to_fill[FINE_BIN_COUNT], lane_to_take[FINE_BIN_COUNT];
