@@ -287,6 +287,18 @@ static inline struct free_block *lane_mark(unsigned lane)
   return (struct free_block *)(uintptr_t)lane;
 }
 
+/* The lane whose turn it is in turns[] (lane_to_fill or lane_to_take), moving the turn on;
+ * lane 0 for a bin of several sizes. */
+static inline unsigned next_lane(uint8_t *turns, unsigned bin)
+{
+  return bin < FINE_BIN_COUNT ? turns[bin]++ % BIN_LANES : 0;
+}
+
+static inline bool bin_marked(unsigned bin)
+{
+  return (bin_bitmap[bin / 64] >> (bin % 64)) & 1;
+}
+
 static bool bin_is_empty(unsigned bin)
 {
   for (unsigned lane = 0; lane < BIN_LANES; lane++)
@@ -298,7 +310,7 @@ static bool bin_is_empty(unsigned bin)
 static void bin_insert(char *block, size_t size)
 {
   unsigned bin = bin_index(size);
-  unsigned lane = bin < FINE_BIN_COUNT ? lane_to_fill[bin]++ % BIN_LANES : 0;
+  unsigned lane = next_lane(lane_to_fill, bin);
   struct free_block *node = (struct free_block *)block;
   node->prev = lane_mark(lane);
   node->next = bins[bin][lane];
@@ -334,7 +346,7 @@ static void bin_remove(char *block)
 static char *bin_take_first(unsigned bin)
 {
   for (unsigned tries = 0; tries < BIN_LANES; tries++) {
-    unsigned lane = bin < FINE_BIN_COUNT ? lane_to_take[bin]++ % BIN_LANES : 0;
+    unsigned lane = next_lane(lane_to_take, bin);
     char *block = (char *)bins[bin][lane];
     if (block != NULL) {
       bin_remove(block);
@@ -368,7 +380,7 @@ static char *bins_take(size_t size)
         bin_remove((char *)node);
         return (char *)node;
       }
-  if (bin < FINE_BIN_COUNT && (bin_bitmap[bin / 64] >> (bin % 64)) & 1)
+  if (bin < FINE_BIN_COUNT && bin_marked(bin))
     return bin_take_first(bin);
   unsigned larger = bin_first_nonempty(bin + 1);
   return larger == MMAP_BIN_COUNT ? NULL : bin_take_first(larger);
@@ -1677,8 +1689,7 @@ static int check_lane(unsigned bin, unsigned lane, uint64_t *listed_blocks)
 static int check_bins(uint64_t *listed_blocks)
 {
   for (unsigned bin = 0; bin < MMAP_BIN_COUNT; bin++) {
-    bool marked = (bin_bitmap[bin / 64] >> (bin % 64)) & 1;
-    if (marked == bin_is_empty(bin))
+    if (bin_marked(bin) == bin_is_empty(bin))
       return CHECK_FAIL(6, "bin bitmap disagrees with the bin list", &bins[bin]);
     for (unsigned lane = 0; lane < BIN_LANES; lane++) {
       if (bin >= FINE_BIN_COUNT && lane != 0 && bins[bin][lane] != NULL)
