@@ -459,6 +459,11 @@ static bool worth_shrinking(size_t old_size, size_t new_size)
  * no faster; a thirty-second: -6% RSS, +20% time. */
 #define REALLOC_HEADROOM_SHIFT 2
 
+static size_t block_size_with_headroom(size_t n)
+{
+  return block_size_for(n + (n >> REALLOC_HEADROOM_SHIFT));
+}
+
 static bool realloc_moves_direct(uint64_t tag)
 {
   return tag_size(tag) >= REALLOC_DIRECT_MIN && !(tag & TAG_MAPPED) &&
@@ -470,8 +475,7 @@ static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, s
                                const char *fn_name)
 {
   bool direct = realloc_moves_direct(tag) && n <= CLASS_MAX_REQUEST;
-  void *moved = direct ? backend_alloc(block_size_for(n + (n >> REALLOC_HEADROOM_SHIFT)), 0)
-                       : alloc_block(tc, n, 0);
+  void *moved = direct ? backend_alloc(block_size_with_headroom(n), 0) : alloc_block(tc, n, 0);
   if (moved == NULL)
     return NULL;
   size_t old_usable = block_usable_size(payload);
@@ -486,8 +490,7 @@ static void *realloc_by_moving(struct tcache *tc, void *payload, uint64_t tag, s
 /* Grow a region block in place: first with headroom, else to just what n needs. */
 static bool realloc_grow_in_place(void *payload, size_t n, size_t new_size)
 {
-  return backend_resize(payload, block_size_for(n + (n >> REALLOC_HEADROOM_SHIFT))) ||
-         backend_resize(payload, new_size);
+  return backend_resize(payload, block_size_with_headroom(n)) || backend_resize(payload, new_size);
 }
 
 static void *realloc_block(struct tcache *tc, void *payload, uint64_t tag, size_t n,
