@@ -5,7 +5,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static void live_counts(void)
 {
@@ -113,6 +115,105 @@ static void rss_returns(void)
   ok(P.check_heap() == 0, "heap consistent after trim");
 }
 
+/* Resident pages among the whole pages of [start, end) (mincore), or (size_t)-1 on error. */
+static size_t resident_pages(const char *start, const char *end)
+{
+  static unsigned char vec[4096];
+  uintptr_t page = page_size();
+  uintptr_t from = ((uintptr_t)start + page - 1) & ~(page - 1), to = (uintptr_t)end & ~(page - 1);
+  if (to <= from || (to - from) / page > sizeof vec || mincore((void *)from, to - from, vec) != 0)
+    return (size_t)-1;
+  size_t resident = 0;
+  for (size_t i = 0; i < (to - from) / page; i++)
+    resident += vec[i] & 1;
+  return resident;
+}
+
+/* Find HOLE_RUN blocks of size bytes laid side by side (the run of a heap's top), among up to
+ * 64 tries; the others stay allocated in spare[] (freed by the caller). */
+enum { HOLE_RUN = 7, HOLE_TRIES = 64 };
+static bool blocks_side_by_side(size_t size, unsigned char **run, unsigned char **spare)
+{
+  for (int i = 0; i < HOLE_TRIES; i++) {
+    spare[i] = malloc(size);
+    memset(spare[i], 0x3c, size);
+    if (i + 1 < HOLE_RUN)
+      continue;
+    unsigned char **first = &spare[i + 1 - HOLE_RUN];
+    ptrdiff_t stride = first[1] - first[0];
+    bool even = stride >= (ptrdiff_t)size && stride < (ptrdiff_t)size + 64;
+    for (int k = 1; even && k < HOLE_RUN; k++)
+      even = first[k] - first[k - 1] == stride;
+    if (even) {
+      memcpy(run, first, sizeof *run * HOLE_RUN);
+      memset(first, 0, sizeof *first * HOLE_RUN);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void sleep_ms(long ms)
+{
+  struct timespec wait = { ms / 1000, (ms % 1000) * 1000000 };
+  while (nanosleep(&wait, &wait) != 0)
+    ;
+}
+
+/* Free pages in the middle of the heap go back to the OS by themselves, without malloc_trim:
+ * the sbrk backend gives a free block's pages back at once; the mmap backend keeps them about
+ * 100 ms (hysteresis: a program that frees and soon allocates again does not fault them in
+ * again) and gives them back at its first frees after that. Five blocks freed between two kept
+ * ones make the free block whose interior is watched with mincore. Under memcheck freed
+ * blocks wait in palloc's quarantine instead (README "Running under valgrind"). */
+static void free_pages_go_back(void)
+{
+  if (ptest_under_memcheck())
+    return;
+  bool is_mmap = strcmp(P.backend_name(), "mmap") == 0;
+  /* mmap: blocks in a region (under 512 KiB) making a free block of 1 MiB or more; sbrk:
+   * blocks in the heap (under 128 KiB) making one of 16 KiB or more. */
+  size_t size = is_mmap ? 256u << 10 : 64u << 10;
+  enum { TICKS = 192 };
+  static unsigned char *tick[TICKS], *run[HOLE_RUN], *spare[HOLE_TRIES];
+  for (int i = 0; i < TICKS; i++)
+    tick[i] = malloc(40u << 10); /* beyond the thread caches: each free reaches the backend */
+  bool found = blocks_side_by_side(size, run, spare);
+  ok(found, "%d blocks of %zu KiB lie side by side", HOLE_RUN, size >> 10);
+  if (!found)
+    return;
+  for (int k = 1; k + 1 < HOLE_RUN; k++)
+    free(run[k]);
+  const char *start = (char *)run[1] + 2 * page_size();
+  const char *end = (char *)run[HOLE_RUN - 1] - 2 * page_size();
+  size_t pages = (size_t)(end - start) / page_size() - 1;
+  size_t after_free = resident_pages(start, end);
+  for (int i = 0; i < TICKS / 2; i++)
+    free(tick[i]);
+  size_t after_frees = resident_pages(start, end);
+  sleep_ms(600); /* the delay is 2^28 time-stamp counter cycles: 600 ms covers 450 MHz up */
+  for (int i = TICKS / 2; i < TICKS; i++)
+    free(tick[i]);
+  size_t after_wait = resident_pages(start, end);
+  if (is_mmap) {
+    ok(after_free >= pages && after_frees >= pages,
+       "mmap: the free block's %zu interior pages stay resident after its free and %d more "
+       "frees (%zu, %zu)", pages, TICKS / 2, after_free, after_frees);
+    ok(after_wait == 0, "and go back after 600 ms at the next frees (%zu resident)", after_wait);
+  } else {
+    ok(after_free == 0, "sbrk: the free block's %zu interior pages go back at once (%zu resident)",
+       pages, after_free);
+    ok(after_wait == 0, "and stay given back (%zu resident)", after_wait);
+  }
+  ok(all_bytes(run[0], size, 0x3c) && all_bytes(run[HOLE_RUN - 1], size, 0x3c),
+     "the blocks on either side keep their bytes");
+  free(run[0]);
+  free(run[HOLE_RUN - 1]);
+  for (int i = 0; i < HOLE_TRIES; i++)
+    free(spare[i]);
+  ok(P.check_heap() == 0, "heap consistent after the pages went back");
+}
+
 static void mallinfo_numbers(void)
 {
   struct mallinfo2 m0 = mallinfo2();
@@ -170,6 +271,7 @@ static void reports(void)
 int test_stats(void)
 {
   ptest_init();
+  free_pages_go_back(); /* first: it looks for blocks side by side, as a young heap has them */
   live_counts();
   call_counts();
   mallinfo_numbers();
