@@ -608,7 +608,8 @@ static void sweep_close_run(struct region *region, char *run, char *end, bool me
   }
   *tag_of(run) = size;
   *footer_of(run, size) = size;
-  if (size >= MMAP_RELEASE_MIN && merged) /* a lone block keeps its stamp; rdtsc costs tens of cycles */
+  /* A lone block keeps its stamp; only the others read the clock (rdtsc: tens of cycles). */
+  if (size >= MMAP_RELEASE_MIN && merged)
     *dirty_stamp_of(run) = release_stamp();
   bin_insert(run, size);
   set_prev_free(end, true);
