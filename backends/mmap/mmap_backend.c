@@ -438,14 +438,22 @@ static void release_free_interior(char *block, size_t size)
     os_release((void *)start, end - start);
 }
 
-/* Write a free block's tag (keeping P) and footer, bin it and tell the next block. */
-static void make_free(char *block, size_t size)
+/* Write a free block's tag (keeping P) and footer and bin it, when the block after it has P set
+ * already: the tail left when a free block is cut. (Not touching that block saves a miss that
+ * stalled a third of bench fragmentation's refills: it lies past the hole they cut from.) */
+static void make_free_tail(char *block, size_t size)
 {
   *tag_of(block) = size | (*tag_of(block) & TAG_PREV_FREE);
   *footer_of(block, size) = size;
   if (size >= MMAP_RELEASE_MIN)
     *dirty_stamp_of(block) = release_stamp();
   bin_insert(block, size);
+}
+
+/* Write a free block's tag (keeping P) and footer, bin it and tell the next block. */
+static void make_free(char *block, size_t size)
+{
+  make_free_tail(block, size);
   set_prev_free(block + size, true);
 }
 
@@ -761,7 +769,7 @@ static void place(char *block, size_t size, unsigned flags)
   if (block_size - size >= BACKEND_MIN_BLOCK) {
     char *rest = block + size;
     *tag_of(rest) = 0;
-    make_free(rest, block_size - size);
+    make_free_tail(rest, block_size - size);
   } else {
     size = block_size;
     set_prev_free(block + size, false);
@@ -1185,7 +1193,7 @@ static size_t carve_batch(char *block, size_t size, void **payloads, size_t coun
   if (rest >= BACKEND_MIN_BLOCK) {
     char *rest_block = block + cut * size;
     *tag_of(rest_block) = 0;
-    make_free(rest_block, rest);
+    make_free_tail(rest_block, rest);
   } else {
     set_prev_free(block + block_size, false);
   }
