@@ -214,6 +214,57 @@ static void free_pages_go_back(void)
   ok(P.check_heap() == 0, "heap consistent after the pages went back");
 }
 
+/* mmap: a region left wholly free stays mapped for about 100 ms (a program that frees and
+ * soon allocates again does not map it and fault it in again: bench fragmentation did that
+ * with 24 regions), is unmapped at the first frees after that, and at once when a block is to
+ * be mapped on its own (which the region could not serve). Seen through mapped_bytes: 40
+ * blocks of 256 KiB fill two 4 MiB regions or more. (The sbrk backend has no regions.) */
+static void free_regions_wait(void)
+{
+  if (ptest_under_memcheck() || strcmp(P.backend_name(), "mmap") != 0)
+    return;
+  enum { TICKS = 192, BLOCKS = 40 };
+  static unsigned char *tick[TICKS], *block[BLOCKS];
+  const uint64_t region = 4u << 20;
+  for (int i = 0; i < TICKS; i++)
+    tick[i] = malloc(40u << 10); /* beyond the thread caches: each free reaches the backend */
+  for (int i = 0; i < BLOCKS; i++)
+    memset(block[i] = malloc(256u << 10), 0x5a, 256u << 10);
+  uint64_t before = mapped_bytes();
+  for (int i = 0; i < BLOCKS; i++)
+    free(block[i]);
+  uint64_t freed = mapped_bytes();
+  for (int i = 0; i < TICKS / 2; i++)
+    free(tick[i]);
+  uint64_t soon = mapped_bytes();
+  ok(freed == before && soon == before,
+     "a region left wholly free stays mapped after its frees and %d more (%llu, %llu, %llu KiB)",
+     TICKS / 2, (unsigned long long)before >> 10, (unsigned long long)freed >> 10,
+     (unsigned long long)soon >> 10);
+  sleep_ms(600);
+  for (int i = TICKS / 2; i < TICKS; i++)
+    free(tick[i]);
+  uint64_t later = mapped_bytes();
+  ok(later + region <= before, "and is unmapped at the first frees after 600 ms (%llu KiB)",
+     (unsigned long long)later >> 10);
+
+  for (int i = 0; i < BLOCKS; i++)
+    memset(block[i] = malloc(256u << 10), 0x5a, 256u << 10);
+  before = mapped_bytes();
+  for (int i = 0; i < BLOCKS; i++)
+    free(block[i]);
+  freed = mapped_bytes();
+  unsigned char *big = malloc(2u << 20);
+  uint64_t mapped = mapped_bytes();
+  ok(freed == before && mapped + region <= before + (2u << 20) + (64u << 10),
+     "a block mapped on its own first unmaps the regions kept free (%llu -> %llu KiB)",
+     (unsigned long long)freed >> 10, (unsigned long long)mapped >> 10);
+  memset(big, 0x5b, 2u << 20);
+  ok(all_bytes(big, 2u << 20, 0x5b), "the mapped block holds its bytes");
+  free(big);
+  ok(P.check_heap() == 0, "heap consistent after the regions went back");
+}
+
 static void mallinfo_numbers(void)
 {
   struct mallinfo2 m0 = mallinfo2();
@@ -272,6 +323,7 @@ int test_stats(void)
 {
   ptest_init();
   free_pages_go_back(); /* first: it looks for blocks side by side, as a young heap has them */
+  free_regions_wait();
   live_counts();
   call_counts();
   mallinfo_numbers();

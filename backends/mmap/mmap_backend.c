@@ -42,10 +42,12 @@
  *
  * Giving pages back, with hysteresis: a free never calls the kernel for a region's pages. The
  * free top beyond MMAP_TOP_PAD, and the interior of free blocks of MMAP_RELEASE_MIN bytes or
- * more, are given back (MADV_DONTNEED) once they have stayed free for PAGE_RELEASE_DELAY (about
- * 100 ms, looked at every HOUSEKEEPING_EVERY frees), so a program that frees and
- * reallocates big blocks in a loop does not fault them in each time, and one that stops using
- * memory returns it at its next frees once that time is past (or at once with malloc_trim).
+ * more, are given back (MADV_DONTNEED), and a region left wholly free is unmapped, once they
+ * have stayed free for PAGE_RELEASE_DELAY (about 100 ms, looked at every HOUSEKEEPING_EVERY
+ * frees), so a program that frees and reallocates big blocks in a loop does not fault them in
+ * each time, and one that stops using memory returns it at its next frees once that time is
+ * past (or at once with malloc_trim). A region kept free is unmapped at once when a block is
+ * to be mapped on its own, which it could not serve (unmap_kept_regions).
  *
  * Placement: a block is taken from the bins (below) or carved from the top; a batch for a
  * thread cache cuts as many blocks as fit from each free block it takes (or from the top in
@@ -159,6 +161,7 @@ static uint64_t bin_bitmap[MMAP_BIN_COUNT / 64];
 static struct heap_counters counters;
 uint8_t mmap_region_map[MMAP_REGION_MAP_SIZE] SPARSE_ZEROED;
 static uint64_t backend_clock; /* counts frees that take heap_lock: the backend's time */
+static bool regions_kept_free; /* a region may be wholly free and waiting (unmap_kept_regions) */
 
 static void region_bit_set(const struct region *region, bool present)
 {
@@ -262,6 +265,14 @@ static inline char *region_sentinel(struct region *region)
 }
 
 /* ---- Bins -------------------------------------------------------------------------------- */
+
+/* Whether [block, block + size) is all of its region's blocks, the region not the current one
+ * (whose top is a block of its own): a free such block lets the region go back whole. */
+static inline bool is_whole_region_span(char *block, size_t size, struct region *region)
+{
+  return block == region_first_block(region) && block + size == region_sentinel(region) &&
+         region != current_region;
+}
 
 static unsigned bin_index(size_t size)
 {
@@ -500,7 +511,7 @@ static void trim_top(struct region *region, size_t pad, size_t threshold)
 }
 
 /* Free an in-use block of a region: coalesce with free neighbours (four cases) and with the
- * top, then bin it, give pages back, or unmap a region left wholly free. */
+ * top, or bin it (a region left wholly free too: it waits, see "Giving pages back"). */
 static void free_region_block(char *block)
 {
   struct region *region = region_of(block);
@@ -528,12 +539,9 @@ static void free_region_block(char *block)
     size += size_of(next);
   }
   *tag_of(start) &= ~TAG_IN_USE;
-  if (start == region_first_block(region) && start + size == region_sentinel(region) &&
-      region != current_region) {
-    region_unmap(region);
-    return;
-  }
-  make_free(start, size);
+  if (is_whole_region_span(start, size, region))
+    regions_kept_free = true;
+  make_free(start, size); /* a region left wholly free waits too (release_idle_pages) */
 }
 
 /* ---- Deferred blocks: taking back and coalescing ---------------------------------------- */
@@ -605,15 +613,12 @@ static void deferred_coalesce_each(void)
 }
 
 /* Make the free run [run, end) of region one binned free block (a run of one binned block
- * keeps its page-release stamp), or unmap the region when the run is all of it. */
+ * keeps its page-release stamp; a run that is all of its region waits as any). */
 static void sweep_close_run(struct region *region, char *run, char *end, bool merged)
 {
   size_t size = (size_t)(end - run);
-  if (run == region_first_block(region) && end == region_sentinel(region) &&
-      region != current_region) {
-    region_unmap(region);
-    return;
-  }
+  if (is_whole_region_span(run, size, region))
+    regions_kept_free = true;
   *tag_of(run) = size;
   *footer_of(run, size) = size;
   /* A lone block keeps its stamp; only the others read the clock (rdtsc: tens of cycles). */
@@ -998,13 +1003,38 @@ static void release_idle_pages(void)
       region->top_dirty_since = 0;
     }
   for (unsigned bin = bin_index(MMAP_RELEASE_MIN); bin < MMAP_BIN_COUNT; bin++)
-    for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
+    for (struct free_block *node = bins[bin][0], *next; node != NULL; node = next) {
+      next = node->next;
       uint64_t *stamp = dirty_stamp_of((char *)node);
-      if (tag_size(node->tag) >= MMAP_RELEASE_MIN && stayed_free(*stamp, now_stamp)) {
+      if (tag_size(node->tag) < MMAP_RELEASE_MIN || !stayed_free(*stamp, now_stamp))
+        continue;
+      struct region *region = region_of(node);
+      if (is_whole_region_span((char *)node, tag_size(node->tag), region)) {
+        bin_remove((char *)node);
+        region_unmap(region);
+      } else {
         release_free_interior((char *)node, tag_size(node->tag));
         *stamp = 0;
       }
     }
+}
+
+/* Unmap the regions left wholly free and kept for reuse (heap_lock held): before palloc maps
+ * memory of another kind (a block mapped on its own), which they cannot serve, so that they
+ * and it are not resident together. */
+static void unmap_kept_regions(void)
+{
+  if (!regions_kept_free)
+    return;
+  regions_kept_free = false;
+  for (struct region *region = regions, *next; region != NULL; region = next) {
+    next = region->next;
+    char *first = region_first_block(region);
+    if (is_binned_free(first) && is_whole_region_span(first, size_of(first), region)) {
+      bin_remove(first);
+      region_unmap(region);
+    }
+  }
 }
 
 /* Count a free; now and then, release idle pages and evict aged mappings (heap_lock held).
@@ -1054,12 +1084,15 @@ static char *mapping_get(size_t len, size_t alignment, size_t *got_len, bool *re
 {
   *reused = false;
   *got_len = len;
-  if (alignment > 16 || len > MAPPING_CACHE_MAX_ENTRY)
+  lock_acquire(&heap_lock);
+  unmap_kept_regions();
+  if (alignment > 16 || len > MAPPING_CACHE_MAX_ENTRY) {
+    lock_release(&heap_lock);
     return os_map(len);
+  }
   struct cached_mapping evicted[MAPPING_CACHE_SLOTS + 1];
   size_t evicted_count = 0;
   bool large_enough;
-  lock_acquire(&heap_lock);
   struct cached_mapping cached = mapping_cache_take(len, &large_enough, evicted, &evicted_count);
   lock_release(&heap_lock);
   unmap_all(evicted, evicted_count);
@@ -1574,8 +1607,7 @@ size_t backend_trim(size_t pad)
   while (region != NULL) {
     struct region *next_region = region->next;
     char *first = region_first_block(region);
-    if (region != current_region && is_free(first) &&
-        first + size_of(first) == region_sentinel(region)) {
+    if (is_free(first) && is_whole_region_span(first, size_of(first), region)) {
       bin_remove(first);
       region_unmap(region);
       released += MMAP_REGION_SIZE;
