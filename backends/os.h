@@ -34,9 +34,10 @@ bool os_protect(void *addr, size_t len, bool accessible);
 void *os_sbrk(intptr_t increment);
 
 /* A cheap clock for how long memory has stayed free: the processor's time-stamp counter,
- * which counts at a fixed rate of a few GHz on every x86-64 processor palloc runs on (invariant
- * TSC). Not clock_gettime: its first call maps the vDSO's data and libc's clock code into a
- * small process's resident set (+64 KiB of peak RSS in bench churn). */
+ * which counts at a fixed rate of a few GHz on current x86-64 processors (invariant TSC; on one
+ * that varies, the delays it times only stretch or shrink). Not clock_gettime: its first call
+ * maps the vDSO's data and libc's clock code into a small process's resident set (+64 KiB of
+ * peak RSS in bench churn). */
 static inline uint64_t os_cycles(void) { return __builtin_ia32_rdtsc(); }
 
 /* Bytes mapped (or obtained by sbrk) and not given back, now and at the highest. */
