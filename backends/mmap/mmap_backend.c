@@ -868,8 +868,8 @@ static void mapped_unlink(struct mapped_header *header)
 /* How long free pages stay resident before they go back: 2^28 time-stamp counter cycles, about
  * 100 ms at 2.7 GHz. Counted in frees (256 until session 10), a program that freed much at
  * once (the end of a phase) counted that time out within its own frees and gave back pages
- * it faulted in again at once (bench realloc_grow, large: 15% of their time). mimalloc waits
- * 10 ms, jemalloc decays over 10 s. */
+ * it faulted in again at once (bench realloc_grow, large: 15% of their time). mimalloc 2.1
+ * waits 10 ms by default (purge_delay), jemalloc decays over 10 s (dirty_decay_ms). */
 #define PAGE_RELEASE_DELAY ((uint64_t)1 << 28)
 #define MAPPING_CACHE_MAX_ENTRY (MAPPING_CACHE_MAX_BYTES / 4) /* the largest mapping kept */
 #define MAPPING_GRANULE ((size_t)64 << 10) /* mapped block lengths are multiples of this, so
