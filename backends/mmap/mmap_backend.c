@@ -985,6 +985,18 @@ static size_t mapping_cache_put(char *start, size_t len, struct cached_mapping *
   return evicted_count;
 }
 
+/* Unmap region if it is one binned free block and not the current region; whether it was.
+ * heap_lock held. */
+static bool unmap_if_wholly_free(struct region *region)
+{
+  char *first = region_first_block(region);
+  if (!is_binned_free(first) || !is_whole_region_span(first, size_of(first), region))
+    return false;
+  bin_remove(first);
+  region_unmap(region);
+  return true;
+}
+
 /* Whether memory stamped dirty (release_stamp) has stayed free long enough to go back. */
 static inline bool stayed_free(uint64_t stamp, uint64_t now_stamp)
 {
@@ -1008,11 +1020,7 @@ static void release_idle_pages(void)
       uint64_t *stamp = dirty_stamp_of((char *)node);
       if (tag_size(node->tag) < MMAP_RELEASE_MIN || !stayed_free(*stamp, now_stamp))
         continue;
-      struct region *region = region_of(node);
-      if (is_whole_region_span((char *)node, tag_size(node->tag), region)) {
-        bin_remove((char *)node);
-        region_unmap(region);
-      } else {
+      if (!unmap_if_wholly_free(region_of(node))) {
         release_free_interior((char *)node, tag_size(node->tag));
         *stamp = 0;
       }
@@ -1029,11 +1037,7 @@ static void unmap_kept_regions(void)
   regions_kept_free = false;
   for (struct region *region = regions, *next; region != NULL; region = next) {
     next = region->next;
-    char *first = region_first_block(region);
-    if (is_binned_free(first) && is_whole_region_span(first, size_of(first), region)) {
-      bin_remove(first);
-      region_unmap(region);
-    }
+    unmap_if_wholly_free(region);
   }
 }
 
@@ -1606,10 +1610,7 @@ size_t backend_trim(size_t pad)
   struct region *region = regions;
   while (region != NULL) {
     struct region *next_region = region->next;
-    char *first = region_first_block(region);
-    if (is_free(first) && is_whole_region_span(first, size_of(first), region)) {
-      bin_remove(first);
-      region_unmap(region);
+    if (unmap_if_wholly_free(region)) {
       released += MMAP_REGION_SIZE;
     } else if (region->top != NULL) {
       char *clean_before = region->clean_from;
