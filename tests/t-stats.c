@@ -160,6 +160,28 @@ static void sleep_ms(long ms)
     ;
 }
 
+/* Frees that reach the backend one by one (blocks beyond the thread caches): the mmap backend
+ * looks at idle memory every 64 of them. backend_frees_prepare() allocates the blocks before
+ * the memory a test watches; each backend_frees_half() frees half of them. */
+enum { BACKEND_FREES = 192, BACKEND_FREES_HALF = BACKEND_FREES / 2 };
+static unsigned char *backend_free_block[BACKEND_FREES];
+
+static void backend_frees_prepare(void)
+{
+  for (int i = 0; i < BACKEND_FREES; i++)
+    backend_free_block[i] = malloc(40u << 10);
+}
+
+static void backend_frees_half(int half)
+{
+  for (int i = half * BACKEND_FREES_HALF; i < (half + 1) * BACKEND_FREES_HALF; i++)
+    free(backend_free_block[i]);
+}
+
+/* Longer than the mmap backend's page-release delay, 2^28 time-stamp counter cycles, at any
+ * counter rate from 450 MHz up. */
+#define RELEASE_WAIT_MS 600
+
 /* Free pages in the middle of the heap go back to the OS by themselves, without malloc_trim:
  * the sbrk backend gives a free block's pages back at once; the mmap backend keeps them about
  * 100 ms (hysteresis: a program that frees and soon allocates again does not fault them in
@@ -174,10 +196,8 @@ static void free_pages_go_back(void)
   /* mmap: blocks in a region (under 512 KiB) making a free block of 1 MiB or more; sbrk:
    * blocks in the heap (under 128 KiB) making one of 16 KiB or more. */
   size_t size = is_mmap ? 256u << 10 : 64u << 10;
-  enum { TICKS = 192 };
-  static unsigned char *tick[TICKS], *run[HOLE_RUN], *spare[HOLE_TRIES];
-  for (int i = 0; i < TICKS; i++)
-    tick[i] = malloc(40u << 10); /* beyond the thread caches: each free reaches the backend */
+  static unsigned char *run[HOLE_RUN], *spare[HOLE_TRIES];
+  backend_frees_prepare();
   bool found = blocks_side_by_side(size, run, spare);
   ok(found, "%d blocks of %zu KiB lie side by side", HOLE_RUN, size >> 10);
   if (!found)
@@ -188,18 +208,17 @@ static void free_pages_go_back(void)
   const char *end = (char *)run[HOLE_RUN - 1] - 2 * page_size();
   size_t pages = (size_t)(end - start) / page_size() - 1;
   size_t after_free = resident_pages(start, end);
-  for (int i = 0; i < TICKS / 2; i++)
-    free(tick[i]);
+  backend_frees_half(0);
   size_t after_frees = resident_pages(start, end);
-  sleep_ms(600); /* the delay is 2^28 time-stamp counter cycles: 600 ms covers 450 MHz up */
-  for (int i = TICKS / 2; i < TICKS; i++)
-    free(tick[i]);
+  sleep_ms(RELEASE_WAIT_MS);
+  backend_frees_half(1);
   size_t after_wait = resident_pages(start, end);
   if (is_mmap) {
     ok(after_free >= pages && after_frees >= pages,
        "mmap: the free block's %zu interior pages stay resident after its free and %d more "
-       "frees (%zu, %zu)", pages, TICKS / 2, after_free, after_frees);
-    ok(after_wait == 0, "and go back after 600 ms at the next frees (%zu resident)", after_wait);
+       "frees (%zu, %zu)", pages, BACKEND_FREES_HALF, after_free, after_frees);
+    ok(after_wait == 0, "and go back after %d ms at the next frees (%zu resident)",
+       RELEASE_WAIT_MS, after_wait);
   } else {
     ok(after_free == 0, "sbrk: the free block's %zu interior pages go back at once (%zu resident)",
        pages, after_free);
@@ -223,30 +242,27 @@ static void free_regions_wait(void)
 {
   if (ptest_under_memcheck() || strcmp(P.backend_name(), "mmap") != 0)
     return;
-  enum { TICKS = 192, BLOCKS = 40 };
-  static unsigned char *tick[TICKS], *block[BLOCKS];
+  enum { BLOCKS = 40 };
+  static unsigned char *block[BLOCKS];
   const uint64_t region = 4u << 20;
-  for (int i = 0; i < TICKS; i++)
-    tick[i] = malloc(40u << 10); /* beyond the thread caches: each free reaches the backend */
+  backend_frees_prepare();
   for (int i = 0; i < BLOCKS; i++)
     memset(block[i] = malloc(256u << 10), 0x5a, 256u << 10);
   uint64_t before = mapped_bytes();
   for (int i = 0; i < BLOCKS; i++)
     free(block[i]);
   uint64_t freed = mapped_bytes();
-  for (int i = 0; i < TICKS / 2; i++)
-    free(tick[i]);
+  backend_frees_half(0);
   uint64_t soon = mapped_bytes();
   ok(freed == before && soon == before,
      "a region left wholly free stays mapped after its frees and %d more (%llu, %llu, %llu KiB)",
-     TICKS / 2, (unsigned long long)before >> 10, (unsigned long long)freed >> 10,
+     BACKEND_FREES_HALF, (unsigned long long)before >> 10, (unsigned long long)freed >> 10,
      (unsigned long long)soon >> 10);
-  sleep_ms(600);
-  for (int i = TICKS / 2; i < TICKS; i++)
-    free(tick[i]);
+  sleep_ms(RELEASE_WAIT_MS);
+  backend_frees_half(1);
   uint64_t later = mapped_bytes();
-  ok(later + region <= before, "and is unmapped at the first frees after 600 ms (%llu KiB)",
-     (unsigned long long)later >> 10);
+  ok(later + region <= before, "and is unmapped at the first frees after %d ms (%llu KiB)",
+     RELEASE_WAIT_MS, (unsigned long long)later >> 10);
 
   for (int i = 0; i < BLOCKS; i++)
     memset(block[i] = malloc(256u << 10), 0x5a, 256u << 10);
