@@ -84,7 +84,7 @@ static inline bool backend_tag_readable(const void *payload) { return mmap_in_re
 /* Flags for backend_alloc(). */
 #define BACKEND_ZERO 1u  /* the usable bytes must read as zero (skip memset on fresh memory) */
 
-/* The default checks (check bits, hidden cache links, the cache key, the free fast path's
+/* The default checks (check bits, the cache key, the free fast path's
  * pointer validation) are compiled in, always. Built with -DPALLOC_MEASURE_UNCHECKED they are
  * compiled out: that build exists only to measure what they cost (bench/check-cost.sh); it
  * catches nearly no misuse and its heap checker fails T2, T4 and the check-bit invariants. The

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/check_cost.py: what palloc's default checks cost, in instructions, per workload.
 
-The default checks (check bits in every tag, hidden thread-cache links, the cache key word, the
+The default checks (check bits in every tag, the thread caches' key word, the
 free fast path's pointer validation; backends/backend.h, HARDEN_DEFAULT_CHECKS) are compiled
 out of a second build configured with CPPFLAGS=-DPALLOC_MEASURE_UNCHECKED, which exists only for
 this measurement. Every bench/ workload (scaled down, so that callgrind takes minutes, not

@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/random.h>
 
 enum tcache_state { TCACHE_NONE, TCACHE_ACTIVE, TCACHE_RETIRED };
 
@@ -26,8 +25,7 @@ __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 static __thread unsigned char tcache_state __attribute__((tls_model("initial-exec")));
 
 uint64_t tcache_key;
-uint64_t tcache_link_secret;
-void *tcache_end_block[2] __attribute__((aligned(16)));
+static unsigned slot_total; /* the slots of all bins of a cache (tcache_bin_capacity) */
 
 static bool caching_enabled;
 static bool thread_key_ready;
@@ -75,19 +73,7 @@ static uint64_t random_key(void)
   if (random_bytes)
     memcpy(&key, random_bytes + 8, sizeof key);
   key ^= (uint64_t)(uintptr_t)&registry_head * 0x9e3779b97f4a7c15ull;
-  return key | 1; /* never NULL, never 16-aligned: never a plausible old link */
-}
-
-/* From the kernel's generator, not from AT_RANDOM, whose bytes already give tcache_key (stored
- * in every cached block) and the tag secret. */
-static uint64_t random_link_secret(void)
-{
-  uint64_t secret = 0;
-  if (getrandom(&secret, sizeof secret, GRND_NONBLOCK) != (ssize_t)sizeof secret)
-    secret = ((uint64_t)(uintptr_t)&secret * 0xd6e8feb86659fd93ull) ^
-             ((uint64_t)(uintptr_t)&tcache_link_secret * 0x9e3779b97f4a7c15ull);
-  secret &= ~(uint64_t)15;
-  return secret > 15 ? secret : (uint64_t)0xa5a5a5a5a5a5a5a0ull;
+  return key | 1; /* never NULL, never 16-aligned: never a pointer a program stores */
 }
 
 static void registry_add(struct tcache *tc)
@@ -137,22 +123,30 @@ void tcache_init(bool enabled)
   size_class_init();
   transfer_init();
   tcache_key = random_key();
-  tcache_link_secret = random_link_secret();
-  tcache_end_block[0] = tcache_link_hide((void *)(uintptr_t)1);
+  slot_total = 0;
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+    slot_total += tcache_bin_capacity(cls);
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
 }
 
+unsigned tcache_bin_capacity(unsigned cls) { return bin_limit(cls, false); }
+
 static struct tcache *tcache_create(void)
 {
-  struct tcache *tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(sizeof *tc), BACKEND_ZERO);
+  /* The slots are read only below each bin's count: they need no zeroing (20 KiB). */
+  size_t bytes = sizeof(struct tcache) + slot_total * sizeof(void *);
+  struct tcache *tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(bytes), 0);
   if (tc == NULL)
     return NULL;
+  memset(tc, 0, sizeof *tc);
   bool shared = live_caches() > 0; /* counted before ours is registered */
+  unsigned first = 0;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    tc->bins[cls].head = TCACHE_END;
+    tc->bins[cls].first = (uint16_t)first;
     tc->bins[cls].limit = bin_limit(cls, shared);
     tc->bins[cls].batch = 1;
+    first += tcache_bin_capacity(cls);
   }
   registry_add(tc);
   tcache_self = tc;
@@ -192,12 +186,12 @@ void tcache_drain_pending(struct tcache *tc)
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 {
   tcache_drain_pending(tc); /* a block of the class may be waiting there */
-  void *payload = tcache_pop(tc, cls);
+  void *payload;
+  struct tcache_bin *bin = &tc->bins[cls];
+  while ((payload = tcache_pop(tc, cls)) == NULL && bin->count != 0)
+    tcache_bin_damaged(tc, cls); /* tcache_pop found the newest block's key word damaged */
   if (payload != NULL)
     return payload;
-  struct tcache_bin *bin = &tc->bins[cls];
-  if (unlikely(bin->head != TCACHE_END))
-    tcache_bin_damaged(bin, bin->head); /* tcache_pop found the head's link damaged */
   void *blocks[FLUSH_BATCH_MAX];
   size_t want = bin->batch;
   if (bin->batch <= bin->limit / 4)
@@ -210,42 +204,18 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
     return NULL;
   for (size_t i = 1; i < got; i++)
     tcache_push_unchecked(tc, cls, blocks[i]); /* at most half the limit: always room */
-  ((void **)blocks[0])[1] = NULL; /* no key left in a block handed out */
+  ((void **)blocks[0])[0] = NULL; /* no key left in a block handed out */
   return blocks[0];
 }
 
-/* Detach the list after its first keep blocks into out[]; returns how many were detached. */
-static size_t bin_detach_after(struct tcache_bin *bin, uint32_t keep, void **out)
+/* Take the bin's oldest count blocks into out[] (the newer ones move down to its first slots). */
+static void bin_take_oldest(struct tcache *tc, unsigned cls, uint32_t count, void **out)
 {
-  void **cut = bin->head;
-  for (uint32_t i = 1; i < keep && cut != TCACHE_END; i++) {
-    void **next = tcache_link_reveal(cut);
-    if (((uintptr_t)next & 15) != 0) {
-      tcache_bin_damaged(bin, cut);
-      return 0;
-    }
-    cut = next;
-  }
-  void **block;
-  if (keep == 0) {
-    block = bin->head;
-    bin->head = TCACHE_END;
-  } else {
-    block = cut != TCACHE_END ? tcache_link_reveal(cut) : TCACHE_END;
-    if (cut != TCACHE_END)
-      cut[0] = tcache_link_hide(TCACHE_END);
-  }
-  size_t n = 0;
-  while (block != TCACHE_END) {
-    if (((uintptr_t)block & 15) != 0 || n >= FLUSH_BATCH_MAX) {
-      tcache_bin_damaged(bin, block); /* the blocks in out[] are sound: they go back */
-      return n;
-    }
-    out[n++] = block;
-    block = tcache_link_reveal(block);
-  }
-  bin->count -= (uint32_t)n;
-  return n;
+  struct tcache_bin *bin = &tc->bins[cls];
+  void **slots = &tc->slots[bin->first];
+  memcpy(out, slots, count * sizeof *slots);
+  memmove(slots, slots + count, (bin->count - count) * sizeof *slots);
+  bin->count = (uint16_t)(bin->count - count);
 }
 
 /* Send the older half of a full bin on (the transfer cache, else the backend), after giving
@@ -260,7 +230,8 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   if (bin->batch > bin->limit / 2 && bin->limit >= 2)
     bin->batch = bin->limit / 2;
   uint32_t keep = bin->count / 2 < bin->limit / 2u ? bin->count / 2 : bin->limit / 2u;
-  size_t n = bin_detach_after(bin, keep, blocks);
+  size_t n = bin->count - keep;
+  bin_take_oldest(tc, cls, (uint32_t)n, blocks);
   size_t kept = others ? transfer_put(cls, blocks, n) : 0;
   if (kept < n)
     backend_free_batch(blocks + kept, n - kept);
@@ -273,7 +244,8 @@ void tcache_flush_all(struct tcache *tc)
   void *blocks[FLUSH_BATCH_MAX];
   tcache_drain_pending(tc);
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    size_t n = bin_detach_after(&tc->bins[cls], 0, blocks);
+    size_t n = tc->bins[cls].count;
+    bin_take_oldest(tc, cls, (uint32_t)n, blocks);
     size_t kept = transfer_put(cls, blocks, n);
     if (kept < n)
       backend_free_batch(blocks + kept, n - kept);
@@ -297,32 +269,26 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
   if (pending_holds(tc, payload))
     return true;
-  uint32_t left = tc->bins[cls].count;
-  for (void **block = tc->bins[cls].head; block != TCACHE_END && left > 0; left--) {
-    if (block == payload)
+  struct tcache_bin *bin = &tc->bins[cls];
+  for (unsigned i = 0; i < bin->count; i++)
+    if (tc->slots[bin->first + i] == payload)
       return true;
-    block = tcache_link_reveal(block);
-    if (((uintptr_t)block & 15) != 0) {
-      tcache_bin_damaged(&tc->bins[cls], payload);
-      return false;
-    }
-  }
   return false;
 }
 
-/* Whether bin (of another thread, changing under us) holds payload; see tcache_others_hold. */
-static bool bin_holds_racy(struct tcache_bin *bin, void *payload)
+/* Whether bin cls of tc (another thread's, changing under us) holds payload; see
+ * tcache_others_hold. The slots stay inside the cache, so a stale count only makes the answer
+ * stale. */
+static bool bin_holds_racy(struct tcache *tc, unsigned cls, void *payload)
 {
-  uint16_t limit = bin->limit;
-  void **block = __atomic_load_n(&bin->head, __ATOMIC_RELAXED);
-  for (uint16_t steps = 0; block != TCACHE_END && steps < limit; steps++) {
-    if (block == payload)
+  struct tcache_bin *bin = &tc->bins[cls];
+  unsigned count = __atomic_load_n(&bin->count, __ATOMIC_RELAXED);
+  unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
+  if (count > tcache_bin_capacity(cls))
+    count = tcache_bin_capacity(cls);
+  for (unsigned i = 0; i < count; i++)
+    if (__atomic_load_n(&tc->slots[first + i], __ATOMIC_RELAXED) == payload)
       return true;
-    if (((uintptr_t)block & 15) != 0 || !backend_tag_readable(block))
-      return false;
-    void *hidden = __atomic_load_n(&block[0], __ATOMIC_RELAXED);
-    block = (void **)((uintptr_t)hidden ^ tcache_link_secret);
-  }
   return false;
 }
 
@@ -332,40 +298,47 @@ bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
   lock_acquire(&registry_lock);
   for (struct tcache *tc = registry_head; tc != NULL && !held; tc = tc->next)
     if (tc != self)
-      held = pending_holds(tc, payload) || bin_holds_racy(&tc->bins[cls], payload);
+      held = pending_holds(tc, payload) || bin_holds_racy(tc, cls, payload);
   lock_release(&registry_lock);
   return held;
 }
 
-void tcache_bin_damaged(struct tcache_bin *bin, void *block)
+void tcache_bin_damaged(struct tcache *tc, unsigned cls)
 {
-  report_misuse_or_continue("heap corruption: a thread cache link is damaged (write after free?)",
-                            block, "malloc");
-  bin->head = TCACHE_END;
-  bin->count = 0;
+  struct tcache_bin *bin = &tc->bins[cls];
+  void *block = tc->slots[bin->first + bin->count - 1];
+  report_misuse_or_continue("heap corruption: a freed block in a thread cache is damaged "
+                            "(write after free?)", block, "malloc");
+  bin->count--;
 }
 
 static int bin_check(const struct tcache *tc, unsigned cls)
 {
   const struct tcache_bin *bin = &tc->bins[cls];
-  uint32_t length = 0;
-  for (void **block = bin->head; block != TCACHE_END; block = tcache_link_reveal(block)) {
+  if (bin->count > bin->limit || bin->limit > tcache_bin_capacity(cls))
+    return CHECK_FAIL(101, "bin count passes its limit, or its limit its capacity", bin);
+  unsigned first = 0;
+  for (unsigned earlier = 0; earlier < cls; earlier++)
+    first += tcache_bin_capacity(earlier);
+  if (bin->first != first)
+    return CHECK_FAIL(101, "bin slots overlap another bin's", bin);
+  void *const *slots = &tc->slots[bin->first];
+  for (unsigned i = 0; i < bin->count; i++) {
+    void **block = slots[i];
     if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
-      return CHECK_FAIL(106, "a cached block's link does not lead to a block", block);
+      return CHECK_FAIL(106, "a cached block is not a block", block);
     if (pending_holds(tc, block))
-      return CHECK_FAIL(108, "a block both pending and on a bin", block);
+      return CHECK_FAIL(108, "a block both pending and in a bin", block);
     uint64_t tag = *block_tag(block);
     if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
         !tag_seal_ok(block, tag))
       return CHECK_FAIL(102, "cached block with a wrong tag", block);
-    if ((uint64_t)(uintptr_t)block[1] != tcache_key)
+    if (!tcache_key_intact(block))
       return CHECK_FAIL(102, "cached block without the cache key", block);
-    if (++length > bin->count)
-      return CHECK_FAIL(103, "bin list longer than its count (a cycle or a block cached twice)",
-                        block);
+    for (unsigned j = i + 1; j < bin->count; j++)
+      if (slots[j] == block)
+        return CHECK_FAIL(103, "a block cached twice in a bin", block);
   }
-  if (length != bin->count || bin->count > bin->limit)
-    return CHECK_FAIL(101, "bin count differs from its list or passes its limit", bin);
   return 0;
 }
 
@@ -381,7 +354,7 @@ static int pending_check(const struct tcache *tc)
     uint64_t tag = *block_tag(block);
     if ((tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED)) != TAG_IN_USE ||
         tag_size(tag) < BACKEND_MIN_BLOCK || tag_size(tag) > CLASS_MAX_BLOCK ||
-        !tag_seal_ok(block, tag) || (uint64_t)(uintptr_t)block[1] != tcache_key ||
+        !tag_seal_ok(block, tag) || !tcache_key_intact(block) ||
         class_floor(tag_size(tag)) != tc->pending_class[slot])
       return CHECK_FAIL(108, "a pending block with a wrong tag, key or class", block);
     for (unsigned other = slot + 1; other < TCACHE_PENDING; other++)
@@ -447,12 +420,29 @@ void tcache_fork_parent(void)
   lock_release(&registry_lock);
 }
 
+/* Take off the bins of tc (a thread's that did not survive a fork) every block whose key word
+ * does not hold the key: one that thread was popping when the process forked (the key
+ * cleared, the count not yet lowered). It was being handed out: in the child it stays in use. */
+static void bins_drop_unkeyed(struct tcache *tc)
+{
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    struct tcache_bin *bin = &tc->bins[cls];
+    void **slots = &tc->slots[bin->first];
+    unsigned kept = 0;
+    for (unsigned i = 0; i < bin->count; i++)
+      if (!HARDEN_DEFAULT_CHECKS || tcache_key_intact(slots[i]))
+        slots[kept++] = slots[i];
+    bin->count = (uint16_t)kept;
+  }
+}
+
 /* In the child only the forking thread lives on: hand back every other thread's cache. Their
  * rings of pending frees are left out: a thread in the middle of free when the process forked
  * may have put a block in a slot whose class byte it had not yet written, and binning it by
  * that byte would put it in the wrong class (t-fork: one child in 200 failed I104 once).
  * Their at most TCACHE_PENDING blocks each stay in use in the child, as the blocks other
- * threads were handed mid-call do. */
+ * threads were handed mid-call do, and as a block a thread was popping (bins_drop_unkeyed) or
+ * pushing (its slot written, the count not yet raised) does. */
 void tcache_fork_child(void)
 {
   lock_reset(&registry_lock);
@@ -462,6 +452,7 @@ void tcache_fork_child(void)
     struct tcache *next = tc->next;
     if (tc != tcache_self) {
       memset(tc->pending, 0, sizeof tc->pending);
+      bins_drop_unkeyed(tc);
       tcache_retire(tc);
     }
     tc = next;

@@ -1,54 +1,53 @@
 /* tcache.h: the per-thread cache of free small blocks, in front of the backend.
  *
  * Each thread that allocates gets one struct tcache, itself a backend block, found through an
- * initial-exec thread-local pointer. It keeps, per size class, a LIFO list of free blocks
- * threaded through their payloads:
+ * initial-exec thread-local pointer. It keeps, per size class, a stack of free blocks: an
+ * array of pointers inside the cache (slots), the newest last, which no block points into:
  *
- *      bins[c].head --> +-----------------+      +-----------------+
- *                       | next (hidden) --+----> | END (hidden)    |
- *                       | tcache_key      |      | tcache_key      |
- *                       | (old contents)  |      | (old contents)  |
- *                       +-----------------+      +-----------------+
+ *      struct tcache                                  cached blocks (payloads)
+ *      +---------------------------------+
+ *      | bins[c]: count 2, first 130 ----+--+         +-----------------+
+ *      | ...                             |  |   +---> | tcache_key      |  word 0
+ *      | slots[130] ---------------------+--+---+     | (old contents)  |
+ *      | slots[131] (newest) ------------+--+-------> +-----------------+
+ *      | slots[132 .. 130+capacity-1]    |            | tcache_key      |
+ *      +---------------------------------+            | (old contents)  |
+ *                                                     +-----------------+
  *
- * The next links are stored hidden: link ^ tcache_link_secret, a random value drawn at start-up
- * (its low 4 bits 0), so that a program writing into a freed block cannot point the cache at an
- * address it chose without knowing the secret, which is never stored in a block (glibc's
- * safe-linking uses the word's address >> 12 instead, which anyone who knows where the heap is
- * knows; the secret is also one operand from memory where the shift costs a copy and a shift on
- * every push and pop); a revealed link that is not 16-aligned stops the process.
- * A list ends in TCACHE_END, a static two-word dummy block whose link reveals a misaligned
- * value: so malloc's fast path reads the head's link without testing the head first, and one
- * test of the revealed link says both "empty" and "damaged"; it then leaves the bin to the slow
- * path (tcache_refill_and_pop), which reports a head other than TCACHE_END as damaged. (Without
- * the checks, TCACHE_END is NULL.)
+ * A block's memory holds no link, so that a program writing into a freed block cannot steer
+ * the cache to an address it chose (glibc and mimalloc thread their lists through the blocks
+ * and hide the links with a secret instead); malloc reads a block's address from the cache's
+ * own slots, and the next malloc of the class does not wait for the last one's block to come
+ * from memory. Every cached block holds tcache_key, a random value drawn at start-up, in word
+ * 0: a second free of a cached block is noticed without a search in the common case, and
+ * malloc, which clears the word, stops at a block whose key a write after free changed.
  * The backend still sees a cached block as in use; the front end never writes its tag.
- * A freed block does not go to its bin at once: free checks it, writes tcache_key into its word 1
+ * A freed block does not go to its bin at once: free checks it, writes tcache_key into its word 0
  * and puts it, with its class, in the next slot of the cache's ring of the last TCACHE_PENDING
  * freed blocks; the block that slot held, freed TCACHE_PENDING frees earlier, goes to its bin
  * (tcache_free). The class comes from the freed block's tag, which a program that frees
  * blocks it has not touched lately (bench working_set, perl) waits for from memory; with the
  * ring, every store free makes goes to an address known without that tag, so the calls that
- * follow do not wait for it. Pushed at once, a block went to the bin head that the next malloc
- * of its class reads: each such malloc waited for the previous free's miss, and the program's
- * misses ran one after another (bench, 5 rounds: working_set 1.05 -> 0.71 s, perl-hash 0.72 ->
- * 0.61 s; the cached pair costs 11 more instructions). A malloc that finds its bin empty, a
- * flush and a thread's exit first put the whole ring on the bins (tcache_drain_pending).
+ * follow do not wait for it (bench, 5 rounds, when bins were lists: working_set 1.05 -> 0.71 s,
+ * perl-hash 0.72 -> 0.61 s). A malloc that finds its bin empty, a flush and a thread's exit
+ * first put the whole ring on the bins (tcache_drain_pending).
  *
  *      free(p):   pending[next % 8] ----> bins[pending_class[next % 8]]   (the older block)
  *                 pending[next % 8] = p, pending_class[next % 8] = class of p, next++
  *
  * Invariants (checked by tcache_check):
- *   T1  bins[c].count equals the length of bins[c]'s list and is at most bins[c].limit.
+ *   T1  bins[c].count is at most bins[c].limit, itself at most the bin's capacity (its share
+ *       of the slots, tcache_bin_capacity(c)); the bins' slot ranges do not overlap.
  *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
- *       sealed tag (backend.h), and word 1 equal to tcache_key.
- *   T3  no block is on two lists, or twice on one.
- *   T6  every hidden link reveals TCACHE_END or a 16-aligned block the backend owns (T4 and T5 are
- *       the transfer cache's, transfer.h).
+ *       sealed tag (backend.h), and word 0 equal to tcache_key.
+ *   T3  no block is in a bin twice.
+ *   T6  every cached block is a 16-aligned block the backend owns (T4 and T5 are the transfer
+ *       cache's, transfer.h).
  *   T7  the cache itself starts a cache line (TCACHE_ALIGNMENT).
  *   T8  every pending block (non-NULL slot of the ring) is an in-use block the backend owns,
- *       cacheable, with a sealed tag, word 1 equal to tcache_key and its slot's class
- *       (class_floor of its size); it is pending once and on no bin.
- * A malloc hit costs a thread-local load, two loads and three stores, a free's ring and bin
+ *       cacheable, with a sealed tag, word 0 equal to tcache_key and its slot's class
+ *       (class_floor of its size); it is pending once and in no bin.
+ * A malloc hit costs a thread-local load, four loads and three stores, a free's ring and bin
  * updates about twice that; no lock, no atomic operation.
  * A miss refills the bin in one batch, from the transfer cache (transfer.h) and then the
  * backend, whose size starts at one block and doubles with each refill up to half the bin (a
@@ -71,10 +70,10 @@
 #include <stdint.h>
 
 struct tcache_bin {
-  void *head;      /* most recently freed block of the class, or NULL */
-  uint32_t count;  /* blocks on the list */
-  uint16_t limit;  /* the most blocks the list may hold */
-  uint16_t batch;  /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
+  uint16_t count; /* blocks held: slots[first .. first + count - 1], the newest last */
+  uint16_t limit; /* the most blocks the bin may hold: at most its capacity */
+  uint16_t batch; /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
+  uint16_t first; /* the bin's first slot in struct tcache's slots */
 };
 
 /* A thread's cache starts a cache line and fills whole lines, so that no other thread's block
@@ -92,55 +91,41 @@ struct tcache {
   int64_t unpublished_live;          /* usable bytes allocated - freed since the last publish */
   uint64_t calls[PALLOC_FN_COUNT];   /* API calls made by this thread, by function */
   struct tcache *next, *prev;        /* the registry of live caches (tcache_registry_lock) */
+  void *slots[];                     /* the bins' stacks, each bin's capacity in turn */
 } __attribute__((aligned(TCACHE_ALIGNMENT))); /* whole cache lines: see tcache_create */
 
 extern __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
-/* A random value stored in word 1 of every cached block, so that a second free of a cached
+/* A random value stored in word 0 of every cached block, so that a second free of a cached
  * block is noticed without a search in the common case. */
 extern uint64_t tcache_key __attribute__((visibility("hidden"))); /* one load, no GOT */
-/* The secret that hides the links (above); never 0 in bits 4-63, 0 in bits 0-3. */
-extern uint64_t tcache_link_secret __attribute__((visibility("hidden")));
 
-/* The end of every bin's list (see above); its word 0 is set by tcache_init. */
-extern void *tcache_end_block[2] __attribute__((visibility("hidden")));
-#define TCACHE_END (HARDEN_DEFAULT_CHECKS ? (void *)tcache_end_block : NULL)
-
-/* A cached block's next link, stored in its word 0 (hidden) and read back (revealed). */
-static inline void *tcache_link_hide(void *next)
+/* Whether a cached block's key word still holds the key (a write after free changes it). */
+static inline bool tcache_key_intact(void **block)
 {
-  if (!HARDEN_DEFAULT_CHECKS)
-    return next;
-  return (void *)((uintptr_t)next ^ tcache_link_secret);
+  return (uint64_t)(uintptr_t)block[0] == tcache_key;
 }
-static inline void *tcache_link_reveal(void **block)
-{
-  if (!HARDEN_DEFAULT_CHECKS)
-    return block[0];
-  return (void *)((uintptr_t)block[0] ^ tcache_link_secret);
-}
-/* Reports a revealed link of bin that cannot be a block (a write after free); returns only
- * with PALLOC_ON_MISUSE=continue, after emptying bin: its blocks are leaked, never reused. */
-void tcache_bin_damaged(struct tcache_bin *bin, void *block);
 
-/* Pop the bin's most recent block; NULL when the bin is empty or the block's link is damaged
- * (the slow path, tcache_refill_and_pop, tells the two apart and reports the damage). */
+/* Reports the newest block of bin cls, whose key word a write after free changed; returns
+ * only with PALLOC_ON_MISUSE=continue, after taking the block off the bin: it is leaked,
+ * never reused. */
+void tcache_bin_damaged(struct tcache *tc, unsigned cls);
+
+/* Pop the bin's newest block, its key word cleared; NULL when the bin is empty or the block's
+ * key word is damaged (the slow path, tcache_refill_and_pop, tells the two apart and reports
+ * the damage). */
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  void **block = bin->head;
-  if (!HARDEN_DEFAULT_CHECKS) {
-    if (unlikely(block == NULL))
-      return NULL;
-    bin->head = block[0];
-    bin->count--;
-    return block;
-  }
-  void *next = tcache_link_reveal(block); /* the head is a block or TCACHE_END: readable */
-  if (unlikely(((uintptr_t)next & 15) != 0))
+  unsigned count = bin->count;
+  if (unlikely(count == 0))
     return NULL;
-  bin->head = next;
-  block[1] = NULL;
-  bin->count--;
+  void **block = tc->slots[bin->first + count - 1];
+  if (HARDEN_DEFAULT_CHECKS) {
+    if (unlikely(!tcache_key_intact(block)))
+      return NULL;
+    block[0] = NULL; /* no key left in a block handed out */
+  }
+  bin->count = (uint16_t)(count - 1);
   return block;
 }
 
@@ -161,19 +146,19 @@ static inline bool tcache_maybe_cached(void *payload)
 {
   if (!HARDEN_DEFAULT_CHECKS)
     return false;
-  return (uint64_t)(uintptr_t)((void **)payload)[1] == tcache_key;
+  return tcache_key_intact(payload);
 }
 
-/* Put a block whose key word is written already on the bin of class cls (the link is the only
- * word of the block written here); false when the bin is full. */
+/* Put a block whose key word is written already on the bin of class cls (no word of the
+ * block is written here); false when the bin is full. */
 static inline bool tcache_bin_pending(struct tcache *tc, unsigned cls, void **block)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  if (unlikely(bin->count >= bin->limit))
+  unsigned count = bin->count;
+  if (unlikely(count >= bin->limit))
     return false;
-  block[0] = tcache_link_hide(bin->head);
-  bin->head = block;
-  bin->count++;
+  tc->slots[bin->first + count] = block;
+  bin->count = (uint16_t)(count + 1);
   return true;
 }
 
@@ -183,7 +168,7 @@ static inline bool tcache_push_unchecked(struct tcache *tc, unsigned cls, void *
   if (!tcache_bin_pending(tc, cls, payload))
     return false;
   if (HARDEN_DEFAULT_CHECKS)
-    ((void **)payload)[1] = (void *)(uintptr_t)tcache_key;
+    ((void **)payload)[0] = (void *)(uintptr_t)tcache_key;
   return true;
 }
 
@@ -202,7 +187,7 @@ static inline void tcache_free(struct tcache *tc, unsigned cls, void *payload)
   void **older = tc->pending[slot];
   unsigned older_cls = tc->pending_class[slot];
   if (HARDEN_DEFAULT_CHECKS)
-    ((void **)payload)[1] = (void *)(uintptr_t)tcache_key;
+    ((void **)payload)[0] = (void *)(uintptr_t)tcache_key;
   tc->pending[slot] = payload;
   tc->pending_class[slot] = (uint8_t)cls;
   if (older != NULL && unlikely(!tcache_bin_pending(tc, older_cls, older)))
@@ -223,13 +208,15 @@ static inline bool tcache_push(struct tcache *tc, unsigned cls, void *payload, c
 /* The calling thread's cache, created on first use; NULL while palloc initialises, after the
  * thread's cache was handed back at exit, or when caching is off (PALLOC_CHECK). */
 struct tcache *tcache_get(void);
-/* Refill class cls from the backend and pop one block (after reporting a damaged head, see
- * TCACHE_END); NULL when the backend has no memory. */
+/* Refill class cls from the backend and pop one block (after reporting a damaged newest
+ * block, see tcache_pop); NULL when the backend has no memory. */
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 /* Make room in a full bin by sending its older half back to the backend. */
 void tcache_flush_half(struct tcache *tc, unsigned cls);
 /* Send every cached block back to the backend. */
 void tcache_flush_all(struct tcache *tc);
+/* The slots bin cls owns in every cache (its largest limit). */
+unsigned tcache_bin_capacity(unsigned cls);
 /* Walk the calling thread's cache and verify T1-T3, T6 and T7; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);

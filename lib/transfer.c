@@ -134,7 +134,7 @@ static int bin_check(const struct transfer_head *head, unsigned cls)
     void **block = slots[i];
     uint64_t tag = *block_tag(block);
     if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
-        (uint64_t)(uintptr_t)block[1] != tcache_key)
+        !tcache_key_intact(block))
       return CHECK_FAIL(104, "transfer block with a wrong tag or without the cache key", block);
     for (uint32_t j = i + 1; j < head->count; j++)
       if (slots[j] == block)

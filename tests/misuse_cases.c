@@ -326,8 +326,8 @@ const struct misuse_case misuse_cases[] = {
    TAG_DAMAGE, FREE, NULL},
   {"underflow-mapped", "underflow over the block's header, 1 MiB", underflow_mapped,
    TAG_DAMAGE, FREE, NULL},
-  {"write-after-free", "write into a freed block's link, then malloc", write_after_free_link,
-   "link is damaged", "malloc", NULL},
+  {"write-after-free", "write into a freed block's first word, then malloc", write_after_free_link,
+   "thread cache is damaged", "malloc", NULL},
   {"free-sized-mismatch", "free_sized(malloc(1000), 10)", free_sized_mismatch,
    "size does not match", "free_sized", "PALLOC_CHECK_FREE_SIZED=1"},
 };

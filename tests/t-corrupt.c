@@ -1,6 +1,6 @@
 /* t-corrupt.c: the heap checker names the broken invariant. Each step flips one kind of
  * metadata bit (a tag's size, each flag, a check bit; a free block's footer, bin link or lane; a
- * cached block's key or hidden link; a pending freed block's key; a mapped block's tag),
+ * cached block's key; a pending freed block's key; a mapped block's tag),
  * expects palloc_check_heap() to return the number of the invariant it breaks in this
  * library's backend (the numbers are listed at the top of backends/mmap/mmap_backend.c,
  * backends/sbrk/sbrk_backend.c and lib/tcache.h, the latter as 100 + n), then flips it back
@@ -89,7 +89,7 @@ int test_corrupt(void)
   if (is_mmap)
     expect_broken("free block's bin link (prev)", (uint64_t *)b + 1, NULL, 16, 6, 0);
 
-  /* A block in the calling thread's cache: its key word and its hidden link. */
+  /* A block in the calling thread's cache: its key word (word 0). */
   if (ptest_under_memcheck()) {
     skip("cached and deferred blocks: memcheck mode has no thread caches");
   } else {
@@ -97,10 +97,10 @@ int test_corrupt(void)
     v_free(s1);
     v_free(s2);
     settle_recent_frees();
-    expect_broken("cached block: key word", (uint64_t *)s2 + 1, NULL, 1ull << 20, 102, 102);
-    expect_broken("cached block: hidden link", (uint64_t *)s2, NULL, 8, 106, 106);
+    expect_broken("cached block: key word", (uint64_t *)s2, NULL, 1ull << 20, 102, 102);
+    expect_broken("cached block: key word, bit 3", (uint64_t *)s2, NULL, 8, 102, 102);
     v_free(s3); /* waits among the thread's pending frees (lib/tcache.h, T8) */
-    expect_broken("pending block: key word", (uint64_t *)s3 + 1, NULL, 1ull << 20, 108, 108);
+    expect_broken("pending block: key word", (uint64_t *)s3, NULL, 1ull << 20, 108, 108);
   }
 
   /* mmap: a small block the thread cache overflowed to the backend waits on a deferred list
