@@ -25,7 +25,7 @@ __thread struct tcache *tcache_self __attribute__((tls_model("initial-exec")));
 static __thread unsigned char tcache_state __attribute__((tls_model("initial-exec")));
 
 uint64_t tcache_key;
-static unsigned slot_total; /* the slots of all bins of a cache (tcache_bin_capacity) */
+static unsigned slot_total[2]; /* a cache's slots, [shared_sized] (tcache_bin_capacity) */
 
 static bool caching_enabled;
 static bool thread_key_ready;
@@ -99,7 +99,41 @@ static void registry_remove_locked(struct tcache *tc)
   __atomic_store_n(&live_cache_count, live_cache_count - 1, __ATOMIC_RELAXED);
 }
 
-/* Hand a cache back: its blocks, its counters, then the cache itself. */
+/* Up to TCACHE_SPARES caches handed back by exited threads wait (under registry_lock) for the
+ * next threads, so that a program that starts and ends threads all the time does not take a
+ * cache from the backend and give it back for each (bench thread_storm under palloc-sbrk: the
+ * caches of a wave of exiting threads, merged, made a free block big enough for the sbrk
+ * backend to give its pages back, and the next wave faulted them in again). */
+#define TCACHE_SPARES 8
+static struct tcache *spares[TCACHE_SPARES];
+static unsigned spare_count;
+
+/* A spare cache with slots enough for a cache of shared (or any) bounds, or NULL. */
+static struct tcache *spare_take(bool shared)
+{
+  struct tcache *tc = NULL;
+  lock_acquire(&registry_lock);
+  for (unsigned i = spare_count; i-- > 0 && tc == NULL;)
+    if (shared || !spares[i]->shared_sized) {
+      tc = spares[i];
+      spares[i] = spares[--spare_count];
+    }
+  lock_release(&registry_lock);
+  return tc;
+}
+
+/* Keep tc as a spare; false when there are enough already. */
+static bool spare_put(struct tcache *tc)
+{
+  lock_acquire(&registry_lock);
+  bool kept = spare_count < TCACHE_SPARES;
+  if (kept)
+    spares[spare_count++] = tc;
+  lock_release(&registry_lock);
+  return kept;
+}
+
+/* Hand a cache back: its blocks, its counters, then the cache itself (kept as a spare). */
 static void tcache_retire(struct tcache *tc)
 {
   tcache_flush_all(tc);
@@ -108,7 +142,8 @@ static void tcache_retire(struct tcache *tc)
   lock_release(&registry_lock);
   stats_publish(tc);
   stats_absorb_calls(tc->calls);
-  backend_free(tc);
+  if (!spare_put(tc))
+    backend_free(tc);
 }
 
 static void on_thread_exit(void *arg)
@@ -123,30 +158,43 @@ void tcache_init(bool enabled)
   size_class_init();
   transfer_init();
   tcache_key = random_key();
-  slot_total = 0;
-  for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-    slot_total += tcache_bin_capacity(cls);
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    slot_total[false] += bin_limit(cls, false);
+    slot_total[true] += bin_limit(cls, true);
+  }
   caching_enabled = enabled;
   thread_key_ready = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
 }
 
-unsigned tcache_bin_capacity(unsigned cls) { return bin_limit(cls, false); }
+/* A cache made while others lived has the shared bounds' slots (6 KiB) and keeps them: a
+ * lone thread's 20 KiB, made and handed back by every short-lived thread, went back to the
+ * sbrk backend as a free block big enough to give its pages back (bench thread_storm under
+ * palloc-sbrk: 0.16 -> 0.25 s). */
+unsigned tcache_bin_capacity(const struct tcache *tc, unsigned cls)
+{
+  return bin_limit(cls, tc->shared_sized);
+}
 
 static struct tcache *tcache_create(void)
 {
-  /* The slots are read only below each bin's count: they need no zeroing (20 KiB). */
-  size_t bytes = sizeof(struct tcache) + slot_total * sizeof(void *);
-  struct tcache *tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(bytes), 0);
+  /* The slots are read only below each bin's count: they need no zeroing. */
+  bool shared = live_caches() > 0; /* counted before ours is registered */
+  struct tcache *tc = spare_take(shared);
+  bool shared_sized = tc != NULL ? tc->shared_sized : shared;
+  if (tc == NULL) {
+    size_t bytes = sizeof(struct tcache) + slot_total[shared] * sizeof(void *);
+    tc = backend_alloc_aligned(TCACHE_ALIGNMENT, block_size_for(bytes), 0);
+  }
   if (tc == NULL)
     return NULL;
   memset(tc, 0, sizeof *tc);
-  bool shared = live_caches() > 0; /* counted before ours is registered */
+  tc->shared_sized = shared_sized;
   unsigned first = 0;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     tc->bins[cls].first = (uint16_t)first;
     tc->bins[cls].limit = bin_limit(cls, shared);
     tc->bins[cls].batch = 1;
-    first += tcache_bin_capacity(cls);
+    first += tcache_bin_capacity(tc, cls);
   }
   registry_add(tc);
   tcache_self = tc;
@@ -226,7 +274,7 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   void *blocks[FLUSH_BATCH_MAX];
   struct tcache_bin *bin = &tc->bins[cls];
   bool others = other_caches_live();
-  bin->limit = bin_limit(cls, others);
+  bin->limit = bin_limit(cls, others || tc->shared_sized);
   if (bin->batch > bin->limit / 2 && bin->limit >= 2)
     bin->batch = bin->limit / 2;
   uint32_t keep = bin->count / 2 < bin->limit / 2u ? bin->count / 2 : bin->limit / 2u;
@@ -284,8 +332,8 @@ static bool bin_holds_racy(struct tcache *tc, unsigned cls, void *payload)
   struct tcache_bin *bin = &tc->bins[cls];
   unsigned count = __atomic_load_n(&bin->count, __ATOMIC_RELAXED);
   unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
-  if (count > tcache_bin_capacity(cls))
-    count = tcache_bin_capacity(cls);
+  if (count > tcache_bin_capacity(tc, cls))
+    count = tcache_bin_capacity(tc, cls);
   for (unsigned i = 0; i < count; i++)
     if (__atomic_load_n(&tc->slots[first + i], __ATOMIC_RELAXED) == payload)
       return true;
@@ -315,11 +363,11 @@ void tcache_bin_damaged(struct tcache *tc, unsigned cls)
 static int bin_check(const struct tcache *tc, unsigned cls)
 {
   const struct tcache_bin *bin = &tc->bins[cls];
-  if (bin->count > bin->limit || bin->limit > tcache_bin_capacity(cls))
+  if (bin->count > bin->limit || bin->limit > tcache_bin_capacity(tc, cls))
     return CHECK_FAIL(101, "bin count passes its limit, or its limit its capacity", bin);
   unsigned first = 0;
   for (unsigned earlier = 0; earlier < cls; earlier++)
-    first += tcache_bin_capacity(earlier);
+    first += tcache_bin_capacity(tc, earlier);
   if (bin->first != first)
     return CHECK_FAIL(101, "bin slots overlap another bin's", bin);
   void *const *slots = &tc->slots[bin->first];

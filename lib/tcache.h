@@ -37,7 +37,7 @@
  *
  * Invariants (checked by tcache_check):
  *   T1  bins[c].count is at most bins[c].limit, itself at most the bin's capacity (its share
- *       of the slots, tcache_bin_capacity(c)); the bins' slot ranges do not overlap.
+ *       of the slots, tcache_bin_capacity); the bins' slot ranges do not overlap.
  *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
  *       sealed tag (backend.h), and word 0 equal to tcache_key.
  *   T3  no block is in a bin twice.
@@ -56,7 +56,8 @@
  * backend) in one batch. A thread that exits hands its whole cache back the same way.
  * A bin holds at most 16 KiB and 64 blocks, or 4 KiB and 32 blocks while other threads have
  * caches (bin_limit in tcache.c: a lone thread's bin saves trips to the backend, a shared
- * process's bins hold back blocks the other threads could use).
+ * process's bins hold back blocks the other threads could use); a cache made while others
+ * lived keeps the smaller bounds (its slots are sized for them: 6 KiB against 20 KiB).
  */
 #ifndef PALLOC_TCACHE_H
 #define PALLOC_TCACHE_H
@@ -91,6 +92,7 @@ struct tcache {
   int64_t unpublished_live;          /* usable bytes allocated - freed since the last publish */
   uint64_t calls[PALLOC_FN_COUNT];   /* API calls made by this thread, by function */
   struct tcache *next, *prev;        /* the registry of live caches (tcache_registry_lock) */
+  bool shared_sized;                 /* made while other caches lived: the shared bounds' slots */
   void *slots[];                     /* the bins' stacks, each bin's capacity in turn */
 } __attribute__((aligned(TCACHE_ALIGNMENT))); /* whole cache lines: see tcache_create */
 
@@ -215,8 +217,8 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 void tcache_flush_half(struct tcache *tc, unsigned cls);
 /* Send every cached block back to the backend. */
 void tcache_flush_all(struct tcache *tc);
-/* The slots bin cls owns in every cache (its largest limit). */
-unsigned tcache_bin_capacity(unsigned cls);
+/* The slots bin cls owns in tc (its largest limit for tc). */
+unsigned tcache_bin_capacity(const struct tcache *tc, unsigned cls);
 /* Walk the calling thread's cache and verify T1-T3, T6 and T7; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);
