@@ -616,7 +616,7 @@ static inline void *realloc_move_cached(struct tcache *tc, void *payload, uint64
                                         enum palloc_function fn)
 {
   unsigned old_class = class_floor(tag_size(tag));
-  if (tc->bins[old_class].count >= tc->bins[old_class].limit)
+  if (tcache_bin_full(&tc->bins[old_class]))
     return NULL;
   void *moved = tcache_pop(tc, class_for_request(n));
   if (moved == NULL)

@@ -41,7 +41,7 @@ static unsigned live_cache_count; /* caches on the registry (read without the lo
  * unchanged), whereas a lone thread's bin only saves it trips to the backend (working_set took
  * 1.3x as long with 4 KiB bins). A cache takes the shared bounds when it is made after another
  * one, and each bin takes the bounds that fit the process when it overflows
- * (tcache_flush_half), so the fast paths only ever compare with bin->limit. */
+ * (tcache_flush_half), so the fast paths only ever compare with the bin's end. */
 #define BIN_BYTES_TARGET (16u * 1024)
 #define BIN_BYTES_TARGET_SHARED (4u * 1024)
 #define BIN_COUNT_MIN 1u
@@ -191,8 +191,8 @@ static struct tcache *tcache_create(void)
   tc->shared_sized = shared_sized;
   unsigned first = 0;
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    tc->bins[cls].first = (uint16_t)first;
-    tc->bins[cls].limit = bin_limit(cls, shared);
+    tc->bins[cls].first = tc->bins[cls].top = (uint16_t)first;
+    tc->bins[cls].end = (uint16_t)(first + bin_limit(cls, shared));
     tc->bins[cls].batch = 1;
     first += tcache_bin_capacity(tc, cls);
   }
@@ -236,13 +236,13 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   tcache_drain_pending(tc); /* a block of the class may be waiting there */
   void *payload;
   struct tcache_bin *bin = &tc->bins[cls];
-  while ((payload = tcache_pop(tc, cls)) == NULL && bin->count != 0)
+  while ((payload = tcache_pop(tc, cls)) == NULL && tcache_bin_count(bin) != 0)
     tcache_bin_damaged(tc, cls); /* tcache_pop found the newest block's key word damaged */
   if (payload != NULL)
     return payload;
   void *blocks[FLUSH_BATCH_MAX];
   size_t want = bin->batch;
-  if (bin->batch <= bin->limit / 4)
+  if (bin->batch <= tcache_bin_limit(bin) / 4)
     bin->batch *= 2;
   size_t got = transfer_take(cls, blocks, want);
   if (got < want)
@@ -262,8 +262,8 @@ static void bin_take_oldest(struct tcache *tc, unsigned cls, uint32_t count, voi
   struct tcache_bin *bin = &tc->bins[cls];
   void **slots = &tc->slots[bin->first];
   memcpy(out, slots, count * sizeof *slots);
-  memmove(slots, slots + count, (bin->count - count) * sizeof *slots);
-  bin->count = (uint16_t)(bin->count - count);
+  memmove(slots, slots + count, (tcache_bin_count(bin) - count) * sizeof *slots);
+  bin->top = (uint16_t)(bin->top - count);
 }
 
 /* Send the older half of a full bin on (the transfer cache, else the backend), after giving
@@ -274,11 +274,13 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   void *blocks[FLUSH_BATCH_MAX];
   struct tcache_bin *bin = &tc->bins[cls];
   bool others = other_caches_live();
-  bin->limit = bin_limit(cls, others || tc->shared_sized);
-  if (bin->batch > bin->limit / 2 && bin->limit >= 2)
-    bin->batch = bin->limit / 2;
-  uint32_t keep = bin->count / 2 < bin->limit / 2u ? bin->count / 2 : bin->limit / 2u;
-  size_t n = bin->count - keep;
+  unsigned limit = bin_limit(cls, others || tc->shared_sized);
+  bin->end = (uint16_t)(bin->first + limit);
+  if (bin->batch > limit / 2 && limit >= 2)
+    bin->batch = (uint16_t)(limit / 2);
+  unsigned count = tcache_bin_count(bin);
+  uint32_t keep = count / 2 < limit / 2 ? count / 2 : limit / 2;
+  size_t n = count - keep;
   bin_take_oldest(tc, cls, (uint32_t)n, blocks);
   size_t kept = others ? transfer_put(cls, blocks, n) : 0;
   if (kept < n)
@@ -292,7 +294,7 @@ void tcache_flush_all(struct tcache *tc)
   void *blocks[FLUSH_BATCH_MAX];
   tcache_drain_pending(tc);
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-    size_t n = tc->bins[cls].count;
+    size_t n = tcache_bin_count(&tc->bins[cls]);
     bin_take_oldest(tc, cls, (uint32_t)n, blocks);
     size_t kept = transfer_put(cls, blocks, n);
     if (kept < n)
@@ -318,8 +320,8 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
   if (pending_holds(tc, payload))
     return true;
   struct tcache_bin *bin = &tc->bins[cls];
-  for (unsigned i = 0; i < bin->count; i++)
-    if (tc->slots[bin->first + i] == payload)
+  for (unsigned i = bin->first; i < bin->top; i++)
+    if (tc->slots[i] == payload)
       return true;
   return false;
 }
@@ -330,8 +332,9 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 static bool bin_holds_racy(struct tcache *tc, unsigned cls, void *payload)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  unsigned count = __atomic_load_n(&bin->count, __ATOMIC_RELAXED);
+  unsigned top = __atomic_load_n(&bin->top, __ATOMIC_RELAXED);
   unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
+  unsigned count = top >= first ? top - first : 0;
   if (count > tcache_bin_capacity(tc, cls))
     count = tcache_bin_capacity(tc, cls);
   for (unsigned i = 0; i < count; i++)
@@ -354,16 +357,17 @@ bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload)
 void tcache_bin_damaged(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  void *block = tc->slots[bin->first + bin->count - 1];
+  void *block = tc->slots[bin->top - 1];
   report_misuse_or_continue("heap corruption: a freed block in a thread cache is damaged "
                             "(write after free?)", block, "malloc");
-  bin->count--;
+  bin->top--;
 }
 
 static int bin_check(const struct tcache *tc, unsigned cls)
 {
   const struct tcache_bin *bin = &tc->bins[cls];
-  if (bin->count > bin->limit || bin->limit > tcache_bin_capacity(tc, cls))
+  if (bin->top < bin->first || bin->end < bin->top ||
+      tcache_bin_limit(bin) > tcache_bin_capacity(tc, cls))
     return CHECK_FAIL(101, "bin count passes its limit, or its limit its capacity", bin);
   unsigned first = 0;
   for (unsigned earlier = 0; earlier < cls; earlier++)
@@ -371,7 +375,8 @@ static int bin_check(const struct tcache *tc, unsigned cls)
   if (bin->first != first)
     return CHECK_FAIL(101, "bin slots overlap another bin's", bin);
   void *const *slots = &tc->slots[bin->first];
-  for (unsigned i = 0; i < bin->count; i++) {
+  unsigned count = tcache_bin_count(bin);
+  for (unsigned i = 0; i < count; i++) {
     void **block = slots[i];
     if (((uintptr_t)block & 15) != 0 || !backend_owns(block))
       return CHECK_FAIL(106, "a cached block is not a block", block);
@@ -383,7 +388,7 @@ static int bin_check(const struct tcache *tc, unsigned cls)
       return CHECK_FAIL(102, "cached block with a wrong tag", block);
     if (!tcache_key_intact(block))
       return CHECK_FAIL(102, "cached block without the cache key", block);
-    for (unsigned j = i + 1; j < bin->count; j++)
+    for (unsigned j = i + 1; j < count; j++)
       if (slots[j] == block)
         return CHECK_FAIL(103, "a block cached twice in a bin", block);
   }
@@ -428,6 +433,14 @@ int tcache_check(void)
   return broken;
 }
 
+/* A bin's count, read while its owner may change it. */
+static unsigned bin_count_racy(const struct tcache_bin *bin)
+{
+  unsigned top = __atomic_load_n(&bin->top, __ATOMIC_RELAXED);
+  unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
+  return top >= first ? top - first : 0;
+}
+
 /* Bytes of tc's pending blocks, by the class each waits for (racy for another thread's). */
 static uint64_t pending_bytes_racy(struct tcache *tc)
 {
@@ -445,7 +458,7 @@ uint64_t tcache_cached_bytes(void)
   for (struct tcache *tc = registry_head; tc != NULL; tc = tc->next) {
     bytes += pending_bytes_racy(tc);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-      bytes += (uint64_t)__atomic_load_n(&tc->bins[cls].count, __ATOMIC_RELAXED) *
+      bytes += (uint64_t)bin_count_racy(&tc->bins[cls]) *
                class_block_size(cls);
   }
   lock_release(&registry_lock);
@@ -477,10 +490,10 @@ static void bins_drop_unkeyed(struct tcache *tc)
     struct tcache_bin *bin = &tc->bins[cls];
     void **slots = &tc->slots[bin->first];
     unsigned kept = 0;
-    for (unsigned i = 0; i < bin->count; i++)
+    for (unsigned i = 0; i < tcache_bin_count(bin); i++)
       if (!HARDEN_DEFAULT_CHECKS || tcache_key_intact(slots[i]))
         slots[kept++] = slots[i];
-    bin->count = (uint16_t)kept;
+    bin->top = (uint16_t)(bin->first + kept);
   }
 }
 

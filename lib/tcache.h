@@ -6,7 +6,7 @@
  *
  *      struct tcache                                  cached blocks (payloads)
  *      +---------------------------------+
- *      | bins[c]: count 2, first 130 ----+--+         +-----------------+
+ *      | bins[c]: first 130, top 132 ----+--+         +-----------------+
  *      | ...                             |  |   +---> | tcache_key      |  word 0
  *      | slots[130] ---------------------+--+---+     | (old contents)  |
  *      | slots[131] (newest) ------------+--+-------> +-----------------+
@@ -36,8 +36,9 @@
  *                 pending[next % 8] = p, pending_class[next % 8] = class of p, next++
  *
  * Invariants (checked by tcache_check):
- *   T1  bins[c].count is at most bins[c].limit, itself at most the bin's capacity (its share
- *       of the slots, tcache_bin_capacity); the bins' slot ranges do not overlap.
+ *   T1  a bin's count (top - first) is at most its limit (end - first), itself at most the
+ *       bin's capacity (its share of the slots, tcache_bin_capacity); the bins' slot ranges
+ *       follow each other in class order.
  *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
  *       sealed tag (backend.h), and word 0 equal to tcache_key.
  *   T3  no block is in a bin twice.
@@ -70,12 +71,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Indexes into struct tcache's slots, so that pop and push need no addition: */
 struct tcache_bin {
-  uint16_t count; /* blocks held: slots[first .. first + count - 1], the newest last */
-  uint16_t limit; /* the most blocks the bin may hold: at most its capacity */
+  uint16_t top;   /* one past the newest block: the bin holds slots[first .. top - 1] */
+  uint16_t end;   /* first + the most blocks the bin may hold (its limit, <= its capacity) */
   uint16_t batch; /* blocks the next refill asks for: starts at 1, doubles up to limit/2 */
-  uint16_t first; /* the bin's first slot in struct tcache's slots */
+  uint16_t first; /* the bin's first slot */
 };
+
+static inline unsigned tcache_bin_count(const struct tcache_bin *bin)
+{
+  return (unsigned)bin->top - bin->first;
+}
+static inline unsigned tcache_bin_limit(const struct tcache_bin *bin)
+{
+  return (unsigned)bin->end - bin->first;
+}
+static inline bool tcache_bin_full(const struct tcache_bin *bin) { return bin->top >= bin->end; }
 
 /* A thread's cache starts a cache line and fills whole lines, so that no other thread's block
  * shares a line with the bins and counters it writes on every call. */
@@ -118,16 +130,17 @@ void tcache_bin_damaged(struct tcache *tc, unsigned cls);
 static inline void *tcache_pop(struct tcache *tc, unsigned cls)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  unsigned count = bin->count;
-  if (unlikely(count == 0))
+  unsigned top = bin->top;
+  if (unlikely(top == bin->first))
     return NULL;
-  void **block = tc->slots[bin->first + count - 1];
+  top--;
+  void **block = tc->slots[top];
   if (HARDEN_DEFAULT_CHECKS) {
     if (unlikely(!tcache_key_intact(block)))
       return NULL;
     block[0] = NULL; /* no key left in a block handed out */
   }
-  bin->count = (uint16_t)(count - 1);
+  bin->top = (uint16_t)top;
   return block;
 }
 
@@ -156,11 +169,11 @@ static inline bool tcache_maybe_cached(void *payload)
 static inline bool tcache_bin_pending(struct tcache *tc, unsigned cls, void **block)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  unsigned count = bin->count;
-  if (unlikely(count >= bin->limit))
+  unsigned top = bin->top;
+  if (unlikely(top >= bin->end))
     return false;
-  tc->slots[bin->first + count] = block;
-  bin->count = (uint16_t)(count + 1);
+  tc->slots[top] = block;
+  bin->top = (uint16_t)(top + 1);
   return true;
 }
 
