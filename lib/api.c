@@ -843,6 +843,7 @@ PALLOC_EXPORT int malloc_trim(size_t pad)
     tcache_flush_all(tc);
     stats_publish(tc);
   }
+  tcache_free_spares();
   transfer_drain();
   int released = backend_trim(pad) != 0;
   vg_leave();

@@ -103,7 +103,8 @@ static void registry_remove_locked(struct tcache *tc)
  * next threads, so that a program that starts and ends threads all the time does not take a
  * cache from the backend and give it back for each (bench thread_storm under palloc-sbrk: the
  * caches of a wave of exiting threads, merged, made a free block big enough for the sbrk
- * backend to give its pages back, and the next wave faulted them in again). */
+ * backend to give its pages back, and the next wave faulted them in again). malloc_trim hands
+ * them back (tcache_free_spares). */
 #define TCACHE_SPARES 8
 static struct tcache *spares[TCACHE_SPARES];
 static unsigned spare_count;
@@ -131,6 +132,18 @@ static bool spare_put(struct tcache *tc)
     spares[spare_count++] = tc;
   lock_release(&registry_lock);
   return kept;
+}
+
+void tcache_free_spares(void)
+{
+  struct tcache *freed[TCACHE_SPARES];
+  lock_acquire(&registry_lock);
+  unsigned count = spare_count;
+  memcpy(freed, spares, count * sizeof *spares);
+  spare_count = 0;
+  lock_release(&registry_lock);
+  for (unsigned i = 0; i < count; i++)
+    backend_free(freed[i]);
 }
 
 /* Hand a cache back: its blocks, its counters, then the cache itself (kept as a spare). */

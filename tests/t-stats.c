@@ -3,6 +3,7 @@
 #include "ptest.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -281,6 +282,49 @@ static void free_regions_wait(void)
   ok(P.check_heap() == 0, "heap consistent after the regions went back");
 }
 
+/* Bytes the allocator holds in use beyond the live blocks: its own structures (thread caches
+ * among them) and the blocks' headers. */
+static uint64_t overhead_bytes(struct palloc_stats s)
+{
+  return s.mapped_bytes - s.backend_free_bytes - s.cached_bytes - s.live_bytes;
+}
+
+/* Give the thread its cache, then wait until every such thread has one (arg: a barrier), so
+ * that none takes over the cache of one that exited before it started. */
+static void *allocate_wait_and_exit(void *arg)
+{
+  free(malloc(64));
+  pthread_barrier_wait(arg);
+  return NULL;
+}
+
+/* An exited thread's cache waits as a spare for the next thread (lib/tcache.c), and
+ * malloc_trim hands the spares back: the overhead falls by at least four caches' slots. */
+static void spare_caches_trimmed(void)
+{
+  enum { THREADS = 4, CACHE_SLOT_BYTES_MIN = 6 * 1024 };
+  if (ptest_under_memcheck()) {
+    ok(1, "no thread caches under memcheck: no spare caches to hand back");
+    return;
+  }
+  pthread_t threads[THREADS];
+  pthread_barrier_t all_have_caches;
+  pthread_barrier_init(&all_have_caches, NULL, THREADS);
+  int started = 0;
+  for (int i = 0; i < THREADS; i++)
+    started += pthread_create(&threads[i], NULL, allocate_wait_and_exit, &all_have_caches) == 0;
+  for (int i = 0; i < started; i++)
+    pthread_join(threads[i], NULL);
+  pthread_barrier_destroy(&all_have_caches);
+  struct palloc_stats before = stats_now();
+  malloc_trim(0);
+  struct palloc_stats after = stats_now();
+  ok(started == THREADS && overhead_bytes(before) >= overhead_bytes(after) +
+                                                      THREADS * CACHE_SLOT_BYTES_MIN,
+     "%d exited threads' caches handed back by malloc_trim: overhead %llu -> %llu B", started,
+     (unsigned long long)overhead_bytes(before), (unsigned long long)overhead_bytes(after));
+}
+
 static void mallinfo_numbers(void)
 {
   struct mallinfo2 m0 = mallinfo2();
@@ -344,6 +388,7 @@ int test_stats(void)
   call_counts();
   mallinfo_numbers();
   rss_returns();
+  spare_caches_trimmed();
   reports();
   return tap_done();
 }
