@@ -494,17 +494,29 @@ void tcache_fork_parent(void)
   lock_release(&registry_lock);
 }
 
-/* Take off the bins of tc (a thread's that did not survive a fork) every block whose key word
- * does not hold the key: one that thread was popping when the process forked (the key
- * cleared, the count not yet lowered). It was being handed out: in the child it stays in use. */
-static void bins_drop_unkeyed(struct tcache *tc)
+/* Whether block is among the first count of slots. */
+static bool slots_hold(void *const *slots, unsigned count, const void *block)
+{
+  for (unsigned i = 0; i < count; i++)
+    if (slots[i] == block)
+      return true;
+  return false;
+}
+
+/* Take off the bins of tc (a thread's that did not survive a fork) what that thread left
+ * half done when the process forked: a block whose key word does not hold the key (it was
+ * being popped: the key cleared, the top not yet lowered; it was being handed out, so in the
+ * child it stays in use), and the second copy of a block (a flush had moved the newer blocks
+ * down, not yet lowered the top: t-fork, one child in 200 failed I105 in the transfer cache). */
+static void bins_drop_unsound(struct tcache *tc)
 {
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     struct tcache_bin *bin = &tc->bins[cls];
     void **slots = &tc->slots[bin->first];
     unsigned kept = 0;
     for (unsigned i = 0; i < tcache_bin_count(bin); i++)
-      if (!HARDEN_DEFAULT_CHECKS || tcache_key_intact(slots[i]))
+      if ((!HARDEN_DEFAULT_CHECKS || tcache_key_intact(slots[i])) &&
+          !slots_hold(slots, kept, slots[i]))
         slots[kept++] = slots[i];
     bin->top = (uint16_t)(bin->first + kept);
   }
@@ -515,8 +527,8 @@ static void bins_drop_unkeyed(struct tcache *tc)
  * may have put a block in a slot whose class byte it had not yet written, and binning it by
  * that byte would put it in the wrong class (t-fork: one child in 200 failed I104 once).
  * Their at most TCACHE_PENDING blocks each stay in use in the child, as the blocks other
- * threads were handed mid-call do, and as a block a thread was popping (bins_drop_unkeyed) or
- * pushing (its slot written, the count not yet raised) does. */
+ * threads were handed mid-call do, and as a block a thread was popping (bins_drop_unsound) or
+ * pushing (its slot written, the top not yet raised) or flushing does. */
 void tcache_fork_child(void)
 {
   lock_reset(&registry_lock);
@@ -526,7 +538,7 @@ void tcache_fork_child(void)
     struct tcache *next = tc->next;
     if (tc != tcache_self) {
       memset(tc->pending, 0, sizeof tc->pending);
-      bins_drop_unkeyed(tc);
+      bins_drop_unsound(tc);
       tcache_retire(tc);
     }
     tc = next;
