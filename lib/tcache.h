@@ -148,12 +148,12 @@ static inline void *tcache_pop(struct tcache *tc, unsigned cls)
  * word matches). */
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload);
 /* Whether bin cls of a cache other than self holds payload: a double free of a block that
- * another thread freed into its cache. Walks the other caches' lists under the registry lock
- * (so that none is retired meanwhile) while their owners may be changing them: every step is
- * bounded by the bin's limit and reads only memory backend_tag_readable() vouches for, so the
- * walk never faults or loops; it is exact when the owner leaves that bin alone meanwhile (the
- * case of a program that frees one block in two threads). A slow path, for a block whose key
- * word matches and that is neither in the caller's cache nor in the transfer cache. */
+ * another thread freed into its cache. Reads the other caches' slots under the registry lock
+ * (so that none is retired meanwhile) while their owners may be changing them: the count read
+ * is bounded by the bin's capacity and the slots lie inside the cache, so the search never
+ * faults; it is exact when the owner leaves that bin alone meanwhile (the case of a program
+ * that frees one block in two threads). A slow path, for a block whose key word matches and
+ * that is neither in the caller's cache nor in the transfer cache. */
 bool tcache_others_hold(struct tcache *self, unsigned cls, void *payload);
 
 /* Whether a freed block's key word says it may already be cached (checked on a slow path). */
