@@ -182,8 +182,8 @@ void tcache_init(bool enabled)
 /* A cache made while others lived has the shared bounds' slots (6 KiB) and keeps them: a
  * lone thread's 20 KiB, made and handed back by every short-lived thread, went back to the
  * sbrk backend as a free block big enough to give its pages back (bench thread_storm under
- * palloc-sbrk: 0.16 -> 0.25 s). */
-unsigned tcache_bin_capacity(const struct tcache *tc, unsigned cls)
+ * palloc-sbrk: 0.16 -> 0.25 s). The slots bin cls owns in tc: its largest limit for tc. */
+static unsigned tcache_bin_capacity(const struct tcache *tc, unsigned cls)
 {
   return bin_limit(cls, tc->shared_sized);
 }
@@ -328,15 +328,29 @@ static bool pending_holds(const struct tcache *tc, const void *payload)
   return false;
 }
 
+/* Whether block is among the first count of slots. */
+static bool slots_hold(void *const *slots, unsigned count, const void *block)
+{
+  for (unsigned i = 0; i < count; i++)
+    if (slots[i] == block)
+      return true;
+  return false;
+}
+
+/* A bin's count, read while its owner may change it. */
+static unsigned bin_count_racy(const struct tcache_bin *bin)
+{
+  unsigned top = __atomic_load_n(&bin->top, __ATOMIC_RELAXED);
+  unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
+  return top >= first ? top - first : 0;
+}
+
 bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 {
   if (pending_holds(tc, payload))
     return true;
   struct tcache_bin *bin = &tc->bins[cls];
-  for (unsigned i = bin->first; i < bin->top; i++)
-    if (tc->slots[i] == payload)
-      return true;
-  return false;
+  return slots_hold(&tc->slots[bin->first], tcache_bin_count(bin), payload);
 }
 
 /* Whether bin cls of tc (another thread's, changing under us) holds payload; see
@@ -345,9 +359,8 @@ bool tcache_holds(struct tcache *tc, unsigned cls, void *payload)
 static bool bin_holds_racy(struct tcache *tc, unsigned cls, void *payload)
 {
   struct tcache_bin *bin = &tc->bins[cls];
-  unsigned top = __atomic_load_n(&bin->top, __ATOMIC_RELAXED);
   unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
-  unsigned count = top >= first ? top - first : 0;
+  unsigned count = bin_count_racy(bin);
   if (count > tcache_bin_capacity(tc, cls))
     count = tcache_bin_capacity(tc, cls);
   for (unsigned i = 0; i < count; i++)
@@ -382,9 +395,7 @@ static int bin_check(const struct tcache *tc, unsigned cls)
   if (bin->top < bin->first || bin->end < bin->top ||
       tcache_bin_limit(bin) > tcache_bin_capacity(tc, cls))
     return CHECK_FAIL(101, "bin count passes its limit, or its limit its capacity", bin);
-  unsigned first = 0;
-  for (unsigned earlier = 0; earlier < cls; earlier++)
-    first += tcache_bin_capacity(tc, earlier);
+  unsigned first = cls == 0 ? 0 : bin[-1].first + tcache_bin_capacity(tc, cls - 1);
   if (bin->first != first)
     return CHECK_FAIL(101, "bin slots overlap another bin's", bin);
   void *const *slots = &tc->slots[bin->first];
@@ -401,9 +412,8 @@ static int bin_check(const struct tcache *tc, unsigned cls)
       return CHECK_FAIL(102, "cached block with a wrong tag", block);
     if (!tcache_key_intact(block))
       return CHECK_FAIL(102, "cached block without the cache key", block);
-    for (unsigned j = i + 1; j < count; j++)
-      if (slots[j] == block)
-        return CHECK_FAIL(103, "a block cached twice in a bin", block);
+    if (slots_hold(slots, i, block))
+      return CHECK_FAIL(103, "a block cached twice in a bin", block);
   }
   return 0;
 }
@@ -446,14 +456,6 @@ int tcache_check(void)
   return broken;
 }
 
-/* A bin's count, read while its owner may change it. */
-static unsigned bin_count_racy(const struct tcache_bin *bin)
-{
-  unsigned top = __atomic_load_n(&bin->top, __ATOMIC_RELAXED);
-  unsigned first = __atomic_load_n(&bin->first, __ATOMIC_RELAXED);
-  return top >= first ? top - first : 0;
-}
-
 /* Bytes of tc's pending blocks, by the class each waits for (racy for another thread's). */
 static uint64_t pending_bytes_racy(struct tcache *tc)
 {
@@ -492,15 +494,6 @@ void tcache_fork_parent(void)
 {
   transfer_fork_parent();
   lock_release(&registry_lock);
-}
-
-/* Whether block is among the first count of slots. */
-static bool slots_hold(void *const *slots, unsigned count, const void *block)
-{
-  for (unsigned i = 0; i < count; i++)
-    if (slots[i] == block)
-      return true;
-  return false;
 }
 
 /* Take off the bins of tc (a thread's that did not survive a fork) what that thread left

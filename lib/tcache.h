@@ -232,8 +232,6 @@ void tcache_flush_half(struct tcache *tc, unsigned cls);
 void tcache_flush_all(struct tcache *tc);
 /* Hand the caches that exited threads left as spares back to the backend (malloc_trim). */
 void tcache_free_spares(void);
-/* The slots bin cls owns in tc (its largest limit for tc). */
-unsigned tcache_bin_capacity(const struct tcache *tc, unsigned cls);
 /* Walk the calling thread's cache and verify T1-T3, T6 and T7; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);
