@@ -9,13 +9,13 @@ of the C library and the dynamic loader counted as many as under glibc: how many
 resident depends on where ASLR put libc (measure.c says why; a small process's peak moves by
 up to 200 KiB with it), not on the allocator. Reported: medians, ratios of
 each allocator against glibc, and of the default palloc backend against each peer; geometric
-means. Writes a terminal table, a CSV of every run, a CSV of the summary and an SVG chart.
+means; the targets' verdicts, on the medians and round by round (targets.py). Writes a
+terminal table, a CSV of every run, a CSV of the summary and an SVG chart.
 
     bench/run.py [--rounds 5] [--only churn,large] [--out bench/results] [--builddir .]
 """
 import argparse
 import csv
-import math
 import os
 import random
 import shutil
@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+from targets import geomean, target_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
@@ -167,10 +169,6 @@ def callgrind_instructions(argv, preload, stdin_text=None):
     return callgrind_output(argv, preload, stdin_text, callgrind_summary)
 
 
-def geomean(values):
-    values = [v for v in values if v and v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
-
 
 def measure(launcher, jobs, allocs, rounds, raw_writer):
     results = {}  # (workload, allocator) -> list of (time, rss, the C library's part of rss)
@@ -313,6 +311,8 @@ def main():
         results = measure(os.path.join(workload_dir, "measure"), jobs, allocs, args.rounds, writer)
     names, rows = summarise(jobs, allocs, results)
     print_table(names, rows, lead if lead in names else names[-1])
+    print()
+    print("\n".join(target_lines(rows, results, names, lead)))
     write_summary_csv(os.path.join(args.out, "summary.csv"), names, rows)
     write_svg(os.path.join(args.out, "chart.svg"), names, rows)
     print(f"\nwritten: {args.out}/runs.csv, summary.csv, chart.svg")
