@@ -4,6 +4,7 @@
 
 uint8_t class_ceil_table[CLASS_TABLE_SIZE];
 uint8_t class_floor_table[CLASS_TABLE_SIZE];
+uint16_t class_usable_table[CLASS_COUNT];
 
 _Static_assert(CLASS_COUNT <= 256, "class numbers must fit the uint8_t tables");
 
@@ -17,4 +18,6 @@ void size_class_init(void)
       floor_class++;
     class_floor_table[index] = (uint8_t)floor_class;
   }
+  for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+    class_usable_table[cls] = (uint16_t)(class_block_size(cls) - BACKEND_BLOCK_OVERHEAD);
 }

@@ -19,7 +19,11 @@
  *
  * A block the backend hands out may be larger than its class (a split remainder too small to
  * keep): a freed block goes to the largest class not above its size (class_floor), so every
- * block in class c's cache is at least class_block_size(c) bytes.
+ * block in class c's cache is at least class_block_size(c) bytes, and exactly that many in the
+ * classes spaced 16 bytes apart up to 1008 (class_is_exact): there a freed block's class_floor
+ * is its own size, and a refill puts a larger block in its own class or hands it back
+ * (tcache.c). malloc counts a block of such a class as class_usable_size(c) bytes without
+ * reading its tag.
  */
 #ifndef PALLOC_SIZE_CLASS_H
 #define PALLOC_SIZE_CLASS_H
@@ -27,6 +31,7 @@
 #include "backend.h"
 #include "util/bits.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,8 +76,13 @@ static inline size_t class_block_size(unsigned cls)
 #define CLASS_TABLE_SIZE (CLASS_MAX_BLOCK / 16 + 1)
 extern uint8_t class_ceil_table[CLASS_TABLE_SIZE];
 extern uint8_t class_floor_table[CLASS_TABLE_SIZE];
+/* class_block_size(c) - BACKEND_BLOCK_OVERHEAD, by class (malloc's count of an exact class). */
+extern uint16_t class_usable_table[CLASS_COUNT];
 /* Fill the tables; once, at start-up, before any thread cache exists. */
 void size_class_init(void);
+
+/* The usable bytes of a block of an exact class. */
+static inline size_t class_usable_size(unsigned cls) { return class_usable_table[cls]; }
 
 /* The smallest class whose blocks hold block_size bytes (a multiple of 16, <= CLASS_MAX_BLOCK). */
 static inline unsigned class_ceil(size_t block_size) { return class_ceil_table[block_size >> 4]; }
@@ -81,6 +91,17 @@ static inline unsigned class_ceil(size_t block_size) { return class_ceil_table[b
  * multiple of 16, <= CLASS_MAX_BLOCK). */
 static inline unsigned class_floor_units(size_t units) { return class_floor_table[units]; }
 static inline unsigned class_floor(size_t block_size) { return class_floor_units(block_size >> 4); }
+
+/* Whether every cached block of class cls is exactly class_block_size(cls) bytes (above): the
+ * classes spaced 16 bytes apart but the last, 1024, which is the floor of 1040..1136 too. */
+static inline bool class_is_exact(unsigned cls) { return cls < CLASS_FINE_COUNT - 1; }
+
+/* Whether a block of block_size bytes may be cached in class cls. */
+static inline bool class_may_hold(unsigned cls, size_t block_size)
+{
+  size_t class_size = class_block_size(cls);
+  return class_is_exact(cls) ? block_size == class_size : block_size >= class_size;
+}
 
 /* Class of a small request (request <= CLASS_MAX_REQUEST). */
 static inline unsigned class_for_request(size_t request)

@@ -244,6 +244,28 @@ void tcache_drain_pending(struct tcache *tc)
   }
 }
 
+/* Put a refill's blocks on bin cls (at most half its limit: always room), except a block
+ * larger than an exact class holds (a split remainder too small to be a block joined it):
+ * that one goes to the bin of its own class if that is exact and has room, else back to the
+ * backend, so that malloc may count an exact class's blocks by their class (size_class.h). */
+static void bin_refill(struct tcache *tc, unsigned cls, void **blocks, size_t count)
+{
+  void *spill[FLUSH_BATCH_MAX];
+  size_t spilled = 0;
+  for (size_t i = 0; i < count; i++) {
+    size_t size = block_usable_size(blocks[i]) + BACKEND_BLOCK_OVERHEAD;
+    if (class_may_hold(cls, size)) {
+      tcache_push_unchecked(tc, cls, blocks[i]);
+      continue;
+    }
+    unsigned own = class_floor(size);
+    if (!class_may_hold(own, size) || !tcache_push_unchecked(tc, own, blocks[i]))
+      spill[spilled++] = blocks[i];
+  }
+  if (spilled != 0)
+    backend_free_batch(spill, spilled);
+}
+
 void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
 {
   tcache_drain_pending(tc); /* a block of the class may be waiting there */
@@ -263,8 +285,7 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls)
   stats_publish(tc);
   if (got == 0)
     return NULL;
-  for (size_t i = 1; i < got; i++)
-    tcache_push_unchecked(tc, cls, blocks[i]); /* at most half the limit: always room */
+  bin_refill(tc, cls, blocks + 1, got - 1);
   ((void **)blocks[0])[0] = NULL; /* no key left in a block handed out */
   return blocks[0];
 }
@@ -407,9 +428,9 @@ static int bin_check(const struct tcache *tc, unsigned cls)
     if (pending_holds(tc, block))
       return CHECK_FAIL(108, "a block both pending and in a bin", block);
     uint64_t tag = *block_tag(block);
-    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
+    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || !class_may_hold(cls, tag_size(tag)) ||
         !tag_seal_ok(block, tag))
-      return CHECK_FAIL(102, "cached block with a wrong tag", block);
+      return CHECK_FAIL(102, "cached block with a wrong tag or size", block);
     if (!tcache_key_intact(block))
       return CHECK_FAIL(102, "cached block without the cache key", block);
     if (slots_hold(slots, i, block))

@@ -39,8 +39,9 @@
  *   T1  a bin's count (top - first) is at most its limit (end - first), itself at most the
  *       bin's capacity (its share of the slots, tcache_bin_capacity); the bins' slot ranges
  *       follow each other in class order.
- *   T2  every cached block has U set, M clear, a size of at least class_block_size(c), a
- *       sealed tag (backend.h), and word 0 equal to tcache_key.
+ *   T2  every cached block has U set, M clear, a size of at least class_block_size(c) (exactly
+ *       that in an exact class, class_may_hold), a sealed tag (backend.h), and word 0 equal
+ *       to tcache_key.
  *   T3  no block is in a bin twice.
  *   T6  every cached block is a 16-aligned block the backend owns (T4 and T5 are the transfer
  *       cache's, transfer.h).

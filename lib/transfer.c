@@ -133,7 +133,7 @@ static int bin_check(const struct transfer_head *head, unsigned cls)
   for (uint32_t i = 0; i < head->count; i++) {
     void **block = slots[i];
     uint64_t tag = *block_tag(block);
-    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || tag_size(tag) < class_block_size(cls) ||
+    if ((tag & (TAG_IN_USE | TAG_MAPPED)) != TAG_IN_USE || !class_may_hold(cls, tag_size(tag)) ||
         !tcache_key_intact(block))
       return CHECK_FAIL(104, "transfer block with a wrong tag or without the cache key", block);
     for (uint32_t j = i + 1; j < head->count; j++)

@@ -19,8 +19,9 @@
  *
  * Blocks here are, like cached ones, in use for the backend and carry tcache_key in word 0.
  * Invariants (checked by transfer_check, reported as 104 and 105):
- *   T4  count <= the class's capacity (TRANSFER_CAPACITY, fewer for big classes); every block held has U set, M clear, a size of at least
- *       class_block_size(c), and word 0 equal to tcache_key.
+ *   T4  count <= the class's capacity (TRANSFER_CAPACITY, fewer for big classes); every block
+ *       held has U set, M clear, a size of at least class_block_size(c) (exactly that in an
+ *       exact class, class_may_hold), and word 0 equal to tcache_key.
  *   T5  no block is held twice.
  */
 #ifndef PALLOC_TRANSFER_H
