@@ -236,12 +236,14 @@ static void underflow_small(void) { underflow(24); }
 static void underflow_medium(void) { underflow(40000); }
 static void underflow_mapped(void) { underflow(1u << 20); }
 
-void settle_recent_frees(void)
+void free_fillers(int count, size_t size)
 {
-  void *filler[SETTLE_FREES];
-  for (int i = 0; i < SETTLE_FREES; i++)
-    filler[i] = m_malloc(1984);
-  for (int i = 0; i < SETTLE_FREES; i++)
+  void *filler[FILLERS_MAX];
+  if (count > FILLERS_MAX)
+    abort();
+  for (int i = 0; i < count; i++)
+    filler[i] = m_malloc(size);
+  for (int i = 0; i < count; i++)
     m_free(filler[i]);
 }
 

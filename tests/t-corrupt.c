@@ -31,17 +31,6 @@ static uint64_t *last_word(void *payload)
   return (uint64_t *)((char *)payload - 8 + SIZE_OF(*tag_word(payload))) - 1;
 }
 
-/* Under memcheck a freed block waits in palloc's quarantine of the last 256 freed blocks
- * (README "Running under valgrind"): free 256 more small ones, so that it is a free block. */
-static void push_out_of_quarantine(void)
-{
-  static void *filler[256];
-  for (int i = 0; i < 256; i++)
-    filler[i] = v_malloc(48);
-  for (int i = 0; i < 256; i++)
-    v_free(filler[i]);
-}
-
 /* Flip mask in word (and in second, when not NULL); expect the invariant; flip back. */
 static void expect_broken(const char *what, uint64_t *word, uint64_t *second, uint64_t mask,
                           int mmap_invariant, int sbrk_invariant)
