@@ -169,7 +169,6 @@ def callgrind_instructions(argv, preload, stdin_text=None):
     return callgrind_output(argv, preload, stdin_text, callgrind_summary)
 
 
-
 def measure(launcher, jobs, allocs, rounds, raw_writer):
     results = {}  # (workload, allocator) -> list of (time, rss, the C library's part of rss)
     reference_output = {}

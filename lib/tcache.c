@@ -253,7 +253,7 @@ static void bin_refill(struct tcache *tc, unsigned cls, void **blocks, size_t co
   void *spill[FLUSH_BATCH_MAX];
   size_t spilled = 0;
   for (size_t i = 0; i < count; i++) {
-    size_t size = block_usable_size(blocks[i]) + BACKEND_BLOCK_OVERHEAD;
+    size_t size = tag_size(*block_tag(blocks[i]));
     if (class_may_hold(cls, size)) {
       tcache_push_unchecked(tc, cls, blocks[i]);
       continue;
