@@ -90,8 +90,9 @@
  *   I10 every in-use block's tag (mapped ones too) carries its check bits (backend.h); a
  *       free block's tag has none.
  *   I11 a deferred block (free, word 2 DEFER_MARK, not the top) is at most DEFER_MAX_BLOCK
- *       bytes and on the deferred list of its exact size, once; every block on those lists is
- *       such a block in a registered region; deferred_bytes is what the walk and the lists find.
+ *       bytes and on a lane of the deferred list of its exact size, once; every block on those
+ *       lanes is such a block in a registered region; deferred_lanes[] marks exactly the
+ *       non-empty lanes; deferred_bytes is what the walk and the lists find.
  *
  * Hardening: tags are sealed (backend.h) wherever a block leaves this file in use; freeing a
  * block verifies its tag, its free neighbours' footers and sizes and its in-use next
@@ -406,7 +407,16 @@ static char *bins_take(size_t size)
  * cost: bench fragmentation, working_set). Its tag reads as a free block's (no U, no check
  * bits: a second free of it is a double free), word 1 holds the next block of its list
  * (hidden, safe-linking style: deferred_link), word 2 DEFER_MARK (odd: never a bin link); the
- * next block's P bit stays clear, so that no neighbour merges with it. The lists are coalesced
+ * next block's P bit stays clear, so that no neighbour merges with it.
+ *
+ * Each size's list is DEFER_LANES lists (lanes), filled in turn and taken from in turn, the
+ * next block of the lane just taken from prefetched: a batch that takes many blocks back
+ * follows DEFER_LANES chains at once, so that it waits for one cache miss per DEFER_LANES
+ * blocks rather than one per block (each block's link is in the block). A program that
+ * mallocs 1.5 M blocks of 40 bytes, frees them all and mallocs them again spent 62% of its
+ * time in deferred_take with one list: 130 ns a malloc (mimalloc 4.6); 4 lanes 43 ns, 8 lanes
+ * 28-31 ns. bench fragmentation, interleaved medians of 9: 0.728 -> 0.704 s, 0.684 -> 0.646 s.
+ * deferred_lanes[list] has bit l set iff lane l of the list is not empty. The lists are coalesced
  * (deferred_coalesce) when a request finds no bin that fits while they hold more than
  * DEFER_SLACK bytes, before a new region is mapped, and by malloc_trim: memory waiting here
  * never makes the heap grow by more than DEFER_SLACK. */
@@ -421,7 +431,11 @@ struct deferred_block {
   uint64_t mark;               /* DEFER_MARK */
 };
 
-static struct deferred_block *deferred[DEFER_LIST_COUNT];
+#define DEFER_LANES 8
+static struct deferred_block *deferred[DEFER_LIST_COUNT][DEFER_LANES];
+static uint8_t deferred_lanes[DEFER_LIST_COUNT]; /* bit l: lane l is not empty */
+static uint8_t defer_lane_to_fill[DEFER_LIST_COUNT], defer_lane_to_take[DEFER_LIST_COUNT];
+_Static_assert(DEFER_LANES <= 8, "deferred_lanes[] has a bit per lane");
 static uint64_t deferred_bytes; /* in deferred blocks (counted in counters.free_bytes too) */
 
 static inline bool is_deferred(char *block)
@@ -561,10 +575,24 @@ static inline void defer_block(char *block, size_t size)
 {
   struct deferred_block *node = (struct deferred_block *)block;
   unsigned list = deferred_index(size);
+  unsigned lane = defer_lane_to_fill[list]++ % DEFER_LANES;
   node->tag = size | (node->tag & TAG_PREV_FREE);
-  node->next = deferred_link(node, deferred[list]);
+  node->next = deferred_link(node, deferred[list][lane]);
   node->mark = DEFER_MARK;
-  deferred[list] = node;
+  deferred[list][lane] = node;
+  deferred_lanes[list] |= (uint8_t)(1u << lane);
+}
+
+/* The first non-empty lane of a list from its turn to take on (the list is not empty),
+ * moving the turn past it. */
+static inline unsigned deferred_lane_to_take(unsigned list)
+{
+  unsigned turn = defer_lane_to_take[list] % DEFER_LANES;
+  unsigned mask = deferred_lanes[list];
+  unsigned rotated = (mask >> turn | mask << (DEFER_LANES - turn)) & ((1u << DEFER_LANES) - 1);
+  unsigned lane = (turn + (unsigned)__builtin_ctz(rotated)) % DEFER_LANES;
+  defer_lane_to_take[list] = (uint8_t)(lane + 1);
+  return lane;
 }
 
 /* Count bytes of in-use blocks that defer_block put on their lists. */
@@ -580,15 +608,20 @@ static void count_deferred(size_t bytes)
 static char *deferred_take(size_t size)
 {
   unsigned list = deferred_index(size);
-  struct deferred_block *node = deferred[list];
-  if (node == NULL)
+  if (deferred_lanes[list] == 0)
     return NULL;
+  unsigned lane = deferred_lane_to_take(list);
+  struct deferred_block *node = deferred[list][lane];
   struct deferred_block *next = deferred_link(node, node->next);
   if ((node->tag & ~TAG_PREV_FREE) != size || node->mark != DEFER_MARK ||
       (next != NULL && (((uintptr_t)next & 15) != 8 || !mmap_in_region(next))))
     report_misuse("heap corruption: a deferred free block is damaged (write after free?)",
                   payload_of((char *)node), "malloc");
-  deferred[list] = next;
+  deferred[list][lane] = next;
+  if (next != NULL)
+    __builtin_prefetch(next); /* taken DEFER_LANES blocks from now, in a batch */
+  else
+    deferred_lanes[list] &= (uint8_t)~(1u << lane);
   node->mark = 0;
   node->tag = size | TAG_IN_USE | (node->tag & TAG_PREV_FREE);
   deferred_bytes -= size;
@@ -605,7 +638,7 @@ static bool check_neighbours(struct region *region, char *block, const char *fn)
 static void deferred_coalesce_each(void)
 {
   for (unsigned list = 0; list < DEFER_LIST_COUNT; list++)
-    while (deferred[list] != NULL) {
+    while (deferred_lanes[list] != 0) {
       char *block = deferred_take(deferred_list_size(list));
       if (check_neighbours(region_of(block), block, "malloc"))
         free_region_block(block);
@@ -680,6 +713,7 @@ static void deferred_coalesce(void)
   memset(bins, 0, sizeof bins);
   memset(bin_bitmap, 0, sizeof bin_bitmap);
   memset(deferred, 0, sizeof deferred);
+  memset(deferred_lanes, 0, sizeof deferred_lanes);
   deferred_bytes = 0;
   for (struct region *region = regions, *next; region != NULL; region = next) {
     next = region->next;
@@ -1755,20 +1789,36 @@ static int check_bins(uint64_t *listed_blocks)
   return 0;
 }
 
+static int check_deferred_lane(unsigned list, unsigned lane, uint64_t *listed_blocks,
+                               uint64_t *listed_bytes)
+{
+  struct deferred_block *node = deferred[list][lane];
+  if ((node != NULL) != ((deferred_lanes[list] >> lane) & 1))
+    return CHECK_FAIL(11, "a deferred lane's bit does not say whether it holds blocks", node);
+  for (; node != NULL; node = deferred_link(node, node->next)) {
+    if (((uintptr_t)node & 15) != 8 || !registry_has(region_key(region_of(node))))
+      return CHECK_FAIL(11, "deferred list leads outside the regions", node);
+    if (node->tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED | TAG_CHECK_MASK) ||
+        tag_size(node->tag) != deferred_list_size(list) || node->mark != DEFER_MARK)
+      return CHECK_FAIL(11, "deferred block with a wrong tag, size or mark", node);
+    *listed_bytes += tag_size(node->tag);
+    if (++*listed_blocks > (uint64_t)1 << 40)
+      return CHECK_FAIL(11, "deferred list cycles", node);
+  }
+  return 0;
+}
+
 static int check_deferred(uint64_t *listed_blocks, uint64_t *listed_bytes)
 {
-  for (unsigned list = 0; list < DEFER_LIST_COUNT; list++)
-    for (struct deferred_block *node = deferred[list]; node != NULL;
-         node = deferred_link(node, node->next)) {
-      if (((uintptr_t)node & 15) != 8 || !registry_has(region_key(region_of(node))))
-        return CHECK_FAIL(11, "deferred list leads outside the regions", node);
-      if (node->tag & (TAG_IN_USE | TAG_MAPPED | TAG_RESERVED | TAG_CHECK_MASK) ||
-          tag_size(node->tag) != deferred_list_size(list) || node->mark != DEFER_MARK)
-        return CHECK_FAIL(11, "deferred block with a wrong tag, size or mark", node);
-      *listed_bytes += tag_size(node->tag);
-      if (++*listed_blocks > (uint64_t)1 << 40)
-        return CHECK_FAIL(11, "deferred list cycles", node);
+  for (unsigned list = 0; list < DEFER_LIST_COUNT; list++) {
+    if (deferred_lanes[list] >> DEFER_LANES != 0)
+      return CHECK_FAIL(11, "a deferred list marks a lane it does not have", NULL);
+    for (unsigned lane = 0; lane < DEFER_LANES; lane++) {
+      int broken = check_deferred_lane(list, lane, listed_blocks, listed_bytes);
+      if (broken)
+        return broken;
     }
+  }
   return 0;
 }
 
