@@ -9,8 +9,11 @@ of the C library and the dynamic loader counted as many as under glibc: how many
 resident depends on where ASLR put libc (measure.c says why; a small process's peak moves by
 up to 200 KiB with it), not on the allocator. Reported: medians, ratios of
 each allocator against glibc, and of the default palloc backend against each peer; geometric
-means; the targets' verdicts, on the medians and round by round (targets.py). Writes a
-terminal table, a CSV of every run, a CSV of the summary and an SVG chart.
+means; the targets' verdicts, on the medians and round by round (targets.py). glibc also runs
+a second time, as allocator "glibc-again" (--no-control leaves it out): what separates glibc
+from itself in the same rounds is the noise floor of every comparison with glibc, which the
+verdicts quote. Writes a terminal table, a CSV of every run, a CSV of the summary and an SVG
+chart (without the control).
 
     bench/run.py [--rounds 5] [--only churn,large] [--out bench/results] [--builddir .]
 """
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-from targets import geomean, target_lines
+from targets import CONTROL, geomean, target_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
@@ -78,16 +81,20 @@ def parse_args():
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=LIBRARY",
                         help="one more allocator to preload (e.g. palloc-unchecked=BUILD/.libs/"
                              "libpalloc-mmap.so of a build with -DPALLOC_MEASURE_UNCHECKED)")
+    parser.add_argument("--no-control", action="store_true",
+                        help=f"do not run glibc a second time ({CONTROL}: the noise floor)")
     return parser.parse_args()
 
 
-def allocators(builddir, wanted):
+def allocators(builddir, wanted, control):
     found = []
     for name, path in PEERS:
         if path is None or os.path.exists(path):
             found.append((name, path))
         else:
             print(f"note: {name} not installed ({path}); skipped", file=sys.stderr)
+    if control:
+        found.append((CONTROL, None))
     for backend in ("mmap", "sbrk"):
         path = os.path.join(builddir, ".libs", f"libpalloc-{backend}.so")
         if os.path.exists(path):
@@ -95,7 +102,7 @@ def allocators(builddir, wanted):
         else:
             print(f"note: {path} not built; skipped", file=sys.stderr)
     if wanted:
-        keep = set(wanted.split(","))
+        keep = set(wanted.split(",")) | {CONTROL}
         found = [a for a in found if a[0] in keep]
     return found
 
@@ -225,7 +232,7 @@ def print_table(names, rows, lead):
         print(f"{'geometric mean of ratios to glibc':<44}{means}")
     print(f"\n{lead} against each peer (median ratio; < 1 means {lead} is better):")
     for peer in names:
-        if peer == lead:
+        if peer in (lead, CONTROL):
             continue
         t = geomean([ratio(r, lead, peer, "time") for r in rows])
         m = geomean([ratio(r, lead, peer, "rss") for r in rows])
@@ -298,7 +305,7 @@ def main():
     if args.only:
         keep = set(args.only.split(","))
         jobs = [j for j in jobs if j[0] in keep]
-    allocs = allocators(args.builddir, args.allocators)
+    allocs = allocators(args.builddir, args.allocators, not args.no_control)
     allocs += [tuple(extra.split("=", 1)) for extra in args.extra]
     lead = default_backend(args.builddir)
     os.makedirs(args.out, exist_ok=True)
@@ -313,7 +320,7 @@ def main():
     print()
     print("\n".join(target_lines(rows, results, names, lead)))
     write_summary_csv(os.path.join(args.out, "summary.csv"), names, rows)
-    write_svg(os.path.join(args.out, "chart.svg"), names, rows)
+    write_svg(os.path.join(args.out, "chart.svg"), [n for n in names if n != CONTROL], rows)
     print(f"\nwritten: {args.out}/runs.csv, summary.csv, chart.svg")
 
 

@@ -9,13 +9,17 @@ RSS each at most glibc's. The shared machines this runs on have slow phases last
 which the ratios move by several percent, so each verdict also says in how many rounds it held
 when every round is judged on its own (round r ran every allocator once, in shuffled order):
 a target met in 7 rounds of 7 is met; one met on the medians but in 4 rounds of 7 is at the
-line.
+line. When the run has glibc a second time (CONTROL, bench/run.py's default), the verdict on
+workloads slower than glibc gives glibc's own figure against itself beside palloc's: the noise
+floor of that comparison, on the same machine in the same rounds.
 
     bench/targets.py --self-test    (TAP, run by make check: tests/benchtargets.sh)
 """
 import math
 import statistics
 import sys
+
+CONTROL = "glibc-again"  # glibc run a second time: how far glibc differs from itself
 
 
 def geomean(values):
@@ -57,6 +61,30 @@ def slower_workloads(rows, results, alloc, peer):
     return slower
 
 
+def time_ratio(rows, results, alloc, peer, workload):
+    """(median time ratio, rounds slower, rounds) of alloc against peer on one workload."""
+    row = next(r for r in rows if r["workload"] == workload)
+    pairs = list(zip(results[(workload, alloc)], results[(workload, peer)]))
+    return (row[f"{alloc}.time"] / row[f"{peer}.time"], sum(1 for a, b in pairs if a[0] > b[0]),
+            len(pairs))
+
+
+def control_note(rows, results, names, workload):
+    """glibc against itself on a workload, when the run has the control: ' (glibc against
+    itself: 1.03x, slower in 2 of 5)', else ''."""
+    if CONTROL not in names:
+        return ""
+    ratio, count, total = time_ratio(rows, results, CONTROL, "glibc", workload)
+    return f"; glibc against itself {ratio:.2f}x, slower in {count} of {total}"
+
+
+def control_line(rows, results, names):
+    """The noise floor: the workloads on which glibc's second run was slower than its first."""
+    slower = slower_workloads(rows, results, CONTROL, "glibc")
+    cells = ", ".join(f"{w} {r:.2f}x (in {c} of {n} rounds)" for w, r, c, n in slower) or "none"
+    return f"  {'noise floor: glibc again, slower than glibc on':<58} {cells}"
+
+
 def held_in(means):
     return sum(1 for m in means if m <= 1.0)
 
@@ -79,10 +107,13 @@ def target_lines(rows, results, names, lead):
         lines.append(f"  {lead} time vs mimalloc: not judged (mimalloc not in the run)")
     slower = slower_workloads(rows, results, lead, "glibc")
     if slower:
-        cells = ", ".join(f"{w} {r:.2f}x (slower in {c} of {n} rounds)" for w, r, c, n in slower)
+        cells = ", ".join(f"{w} {r:.2f}x (slower in {c} of {n} rounds"
+                          f"{control_note(rows, results, names, w)})" for w, r, c, n in slower)
         lines.append(f"  {lead + ' slower than glibc on no workload':<58} NOT met: {cells}")
     else:
         lines.append(f"  {lead + ' slower than glibc on no workload':<58} met")
+    if CONTROL in names:
+        lines.append(control_line(rows, results, names))
     mean, means = mean_target(rows, results, lead, "glibc", "rss", 1)
     adjusted = geomean([row[f"{lead}.rss_libc"] / row["glibc.rss_libc"] for row in rows])
     lines.append(mean_line(f"{lead} peak RSS vs glibc, geometric mean <= 1.0", mean, means,
@@ -149,6 +180,23 @@ def self_test():
           "peak RSS" in lines[3] and "NOT met" in lines[3] and "in 1 of 3" in lines[3])
     check("without palloc-sbrk in the run its targets are left out",
           not any("palloc-sbrk" in line for line in lines))
+
+    # glibc run twice: the slower workload carries glibc's figure against itself, and the
+    # noise floor names the workloads where glibc's second run was the slower.
+    rows, results = synthetic({
+        "a": {"glibc": [1.0, 1.0, 1.0], CONTROL: [1.02, 0.99, 1.04], "mimalloc": [0.5] * 3,
+              "palloc-mmap": [1.1, 0.9, 1.05]},
+        "b": {"glibc": [2.0, 2.0, 2.0], CONTROL: [1.9, 1.95, 2.0], "mimalloc": [1.0] * 3,
+              "palloc-mmap": [1.0, 1.0, 1.0]},
+    })
+    names = ["glibc", CONTROL, "mimalloc", "palloc-mmap"]
+    lines = target_lines(rows, results, names, "palloc-mmap")
+    check("a slower workload carries glibc's own ratio and rounds",
+          "a 1.05x (slower in 2 of 3 rounds; glibc against itself 1.02x, slower in 2 of 3)" in lines[2])
+    check("the noise floor names only the workloads where glibc's second run was slower",
+          "noise floor" in lines[3] and "a 1.02x (in 2 of 3 rounds)" in lines[3] and " b " not in lines[3])
+    lines = target_lines(rows, results, ["glibc", "mimalloc", "palloc-mmap"], "palloc-mmap")
+    check("without the control there is no noise floor", not any("noise" in line for line in lines))
 
     # The sbrk backend's targets, and a run without mimalloc.
     rows, results = synthetic({
