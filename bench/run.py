@@ -86,7 +86,7 @@ def parse_args():
     return parser.parse_args()
 
 
-def allocators(builddir, wanted, control):
+def allocators(builddir, wanted, control=False):
     found = []
     for name, path in PEERS:
         if path is None or os.path.exists(path):
