@@ -704,9 +704,15 @@ static void region_sweep(struct region *region)
 /* Coalesce every deferred block: block by block while they are few, else by sweeping every
  * region in address order and rebuilding the bins (cheaper than a miss per neighbour once a
  * good part of the heap is deferred: bench fragmentation). */
+/* Whether the deferred blocks are few enough to coalesce one by one (else: a sweep). */
+static bool deferred_few(void)
+{
+  return deferred_bytes * 8 < counters.in_use_bytes + counters.free_bytes;
+}
+
 static void deferred_coalesce(void)
 {
-  if (deferred_bytes * 8 < counters.in_use_bytes + counters.free_bytes) {
+  if (deferred_few()) {
     deferred_coalesce_each();
     return;
   }
@@ -1522,8 +1528,17 @@ static bool grow_region_block(char *block, size_t size)
   size_t old_size = size_of(block);
   char *next = block + old_size;
   struct region *region = region_of(block);
-  if (next != region->top && is_deferred(next))
-    deferred_coalesce(); /* a growing block (realloc) must not be fenced in by deferred ones */
+  /* A block that grows (realloc) must not be fenced in by deferred blocks: while they are
+   * few, they are coalesced (one by one) and it grows into its neighbour; when they would
+   * take a sweep of every region, it fails and realloc moves the block. perl-hash (values
+   * grown next to deleted entries) swept its whole heap time and again: interleaved runs,
+   * medians of 20 and 16, 0.577 -> 0.544 s and 0.650 -> 0.591 s; realloc_grow's peak RSS
+   * unchanged (19.2-19.4 MB). */
+  if (next != region->top && is_deferred(next)) {
+    if (!deferred_few())
+      return false;
+    deferred_coalesce_each();
+  }
   if (!(next == region->top || is_binned_free(next)) || old_size + size_of(next) < size)
     return false;
   if (next == region->top) {
