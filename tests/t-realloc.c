@@ -225,6 +225,59 @@ static void grows_into_freed_neighbour(void)
   ok(P.check_heap() == 0, "heap consistent after the string builders");
 }
 
+/* mmap: a block whose neighbour waits deferred (freed small blocks the thread cache handed
+ * back, not coalesced yet) grows into it while the deferred blocks are few, after coalescing
+ * them one by one; when they are so many that coalescing them would take a sweep of the
+ * whole heap (an eighth of it or more), realloc moves the block instead
+ * (backends/mmap/mmap_backend.c, grow_region_block). Blocks of 256 bytes, three in four
+ * freed (enough of them for an eighth of the heap as mapped now), then some of the others
+ * grown; a free block of 60000 bytes (fenced off the top) is there for the moved ones, so
+ * that their move finds a free block without coalescing the deferred ones first: contents
+ * intact, the heap sound after every call, and the growers moved. */
+enum { FENCE_SIZE = 248, FENCE_GROWN = 400, FENCE_GROWERS = 24, FENCE_LANDING = 60000 };
+
+static void grows_or_moves_among_deferred(void)
+{
+  if (strcmp(P.backend_name(), "mmap") != 0)
+    return; /* the sbrk backend defers nothing */
+  if (ptest_under_memcheck()) {
+    skip("blocks fenced in by deferred ones: memcheck mode has no thread caches");
+    return;
+  }
+  /* 192 freed bytes a block against the heap as mapped plus 256 a block: n >= mapped / 1280. */
+  size_t count = (size_t)(stats_now().mapped_bytes / 1024 + 4000) & ~(size_t)3;
+  unsigned char **block = malloc(count * sizeof *block);
+  if (block == NULL) {
+    ok(false, "an array for %zu blocks", count);
+    return;
+  }
+  void *landing = malloc(FENCE_LANDING), *fence = malloc(FENCE_LANDING);
+  for (size_t i = 0; i < count; i++) {
+    block[i] = malloc(FENCE_SIZE);
+    fill_pattern(block[i], FENCE_SIZE, 77 + (uint64_t)i);
+  }
+  free(landing);
+  for (size_t i = 0; i < count; i++)
+    if (i % 4 != 0)
+      free(block[i]);
+  size_t moved = 0, intact = 0, sound = 0, growers = 0;
+  for (size_t i = 0; growers < FENCE_GROWERS; i += 4, growers++) {
+    unsigned char *grown = v_realloc(block[i], FENCE_GROWN);
+    moved += grown != block[i];
+    intact += grown != NULL && pattern_ok(grown, FENCE_SIZE, 77 + (uint64_t)i);
+    sound += P.check_heap() == 0;
+    block[i] = grown;
+  }
+  ok(intact == growers && sound == growers, "%zu blocks grown among %zu freed ones: contents "
+     "intact (%zu), heap sound after each (%zu)", growers, count - count / 4, intact, sound);
+  ok(moved >= growers * 9 / 10, "with that many deferred blocks they move rather than sweep "
+     "the heap to grow in place (%zu of %zu moved)", moved, growers);
+  for (size_t i = 0; i < count; i += 4)
+    free(block[i]);
+  free(block);
+  free(fence);
+}
+
 static void *first_call_thread(void *arg)
 {
   unsigned char *p = v_realloc(arg, 1024);
@@ -255,6 +308,7 @@ int test_realloc(void)
   in_place();
   geometric_growth();
   string_builders();
+  grows_or_moves_among_deferred();
   cross_thread();
   return tap_done();
 }
