@@ -415,7 +415,8 @@ static char *bins_take(size_t size)
  * blocks rather than one per block (each block's link is in the block). A program that
  * mallocs 1.5 M blocks of 40 bytes, frees them all and mallocs them again spent 62% of its
  * time in deferred_take with one list: 130 ns a malloc (mimalloc 4.6); 4 lanes 43 ns, 8 lanes
- * 28-31 ns. bench fragmentation, interleaved medians of 9: 0.728 -> 0.704 s, 0.684 -> 0.646 s.
+ * 28-35 ns (55-64 without the prefetch). The bench's workloads, interleaved in alternating
+ * order: perl-hash 0.779 -> 0.752 s, fragmentation and working_set within the noise.
  * deferred_lanes[list] has bit l set iff lane l of the list is not empty. The lists are coalesced
  * (deferred_coalesce) when a request finds no bin that fits while they hold more than
  * DEFER_SLACK bytes, before a new region is mapped, and by malloc_trim: memory waiting here
