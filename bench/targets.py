@@ -47,38 +47,31 @@ def mean_target(rows, results, alloc, peer, kind, index):
     return median_mean, round_means(results, workloads, alloc, peer, index)
 
 
-def slower_workloads(rows, results, alloc, peer):
-    """[(workload, median time ratio, rounds slower, rounds)] where alloc's median time is
-    above peer's."""
-    slower = []
-    for row in rows:
-        ratio = row[f"{alloc}.time"] / row[f"{peer}.time"]
-        if ratio > 1.0:
-            mine, theirs = results[(row["workload"], alloc)], results[(row["workload"], peer)]
-            pairs = list(zip(mine, theirs))
-            count = sum(1 for a, b in pairs if a[0] > b[0])
-            slower.append((row["workload"], ratio, count, len(pairs)))
-    return slower
-
-
-def time_ratio(rows, results, alloc, peer, workload):
-    """(median time ratio, rounds slower, rounds) of alloc against peer on one workload."""
-    row = next(r for r in rows if r["workload"] == workload)
-    pairs = list(zip(results[(workload, alloc)], results[(workload, peer)]))
+def time_ratio(row, results, alloc, peer):
+    """(median time ratio, rounds slower, rounds) of alloc against peer on row's workload."""
+    pairs = list(zip(results[(row["workload"], alloc)], results[(row["workload"], peer)]))
     return (row[f"{alloc}.time"] / row[f"{peer}.time"], sum(1 for a, b in pairs if a[0] > b[0]),
             len(pairs))
 
 
+def slower_workloads(rows, results, alloc, peer):
+    """[(workload, median time ratio, rounds slower, rounds)] where alloc's median time is
+    above peer's."""
+    figures = [(row["workload"],) + time_ratio(row, results, alloc, peer) for row in rows]
+    return [entry for entry in figures if entry[1] > 1.0]
+
+
 def control_note(rows, results, names, workload):
-    """glibc against itself on a workload, when the run has the control: ' (glibc against
-    itself: 1.03x, slower in 2 of 5)', else ''."""
+    """glibc against itself on a workload, when the run has the control: '; glibc against
+    itself 1.03x, slower in 2 of 5', else ''."""
     if CONTROL not in names:
         return ""
-    ratio, count, total = time_ratio(rows, results, CONTROL, "glibc", workload)
+    row = next(r for r in rows if r["workload"] == workload)
+    ratio, count, total = time_ratio(row, results, CONTROL, "glibc")
     return f"; glibc against itself {ratio:.2f}x, slower in {count} of {total}"
 
 
-def control_line(rows, results, names):
+def control_line(rows, results):
     """The noise floor: the workloads on which glibc's second run was slower than its first."""
     slower = slower_workloads(rows, results, CONTROL, "glibc")
     cells = ", ".join(f"{w} {r:.2f}x (in {c} of {n} rounds)" for w, r, c, n in slower) or "none"
@@ -113,7 +106,7 @@ def target_lines(rows, results, names, lead):
     else:
         lines.append(f"  {lead + ' slower than glibc on no workload':<58} met")
     if CONTROL in names:
-        lines.append(control_line(rows, results, names))
+        lines.append(control_line(rows, results))
     mean, means = mean_target(rows, results, lead, "glibc", "rss", 1)
     adjusted = geomean([row[f"{lead}.rss_libc"] / row["glibc.rss_libc"] for row in rows])
     lines.append(mean_line(f"{lead} peak RSS vs glibc, geometric mean <= 1.0", mean, means,

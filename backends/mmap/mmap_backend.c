@@ -702,15 +702,15 @@ static void region_sweep(struct region *region)
     sweep_close_run(region, run, sentinel, merged);
 }
 
-/* Coalesce every deferred block: block by block while they are few, else by sweeping every
- * region in address order and rebuilding the bins (cheaper than a miss per neighbour once a
- * good part of the heap is deferred: bench fragmentation). */
 /* Whether the deferred blocks are few enough to coalesce one by one (else: a sweep). */
 static bool deferred_few(void)
 {
   return deferred_bytes * 8 < counters.in_use_bytes + counters.free_bytes;
 }
 
+/* Coalesce every deferred block: block by block while they are few, else by sweeping every
+ * region in address order and rebuilding the bins (cheaper than a miss per neighbour once a
+ * good part of the heap is deferred: bench fragmentation). */
 static void deferred_coalesce(void)
 {
   if (deferred_few()) {
