@@ -201,17 +201,25 @@ static void release_block(struct tcache *tc, void *payload, uint64_t tag, const 
   backend_free(payload);
 }
 
-/* Out of memory: hand the calling thread's cache and the transfer cache back to the backend,
- * whose free blocks may then coalesce into what the failed request needs. Whether anything
- * was handed back (worth a second try). */
-static bool release_caches(struct tcache *tc)
+/* Out of memory: give back everything palloc holds that the failed request could use, as
+ * malloc_trim(0) does. The calling thread's cache, exited threads' spare caches and the
+ * transfer cache go back to the backend, whose free blocks may then coalesce into what the
+ * request needs; then the backend gives the OS the address space it keeps free (cached
+ * mappings, wholly free regions, a free top), which a new mapping may need under RLIMIT_AS
+ * (before, a program that freed forty 1 MiB blocks could not malloc 64 MiB under a limit
+ * that glibc met, the mmap backend's mapping cache holding 40 MiB). Whether anything was
+ * given back (worth a second try). Only failed requests come here, so the trim's walk of the
+ * heap costs nothing on a path that succeeds. */
+static bool release_held_memory(struct tcache *tc)
 {
   if (tc != NULL)
     tcache_flush_all(tc);
-  if (transfer_cached_bytes() == 0)
-    return false;
-  transfer_drain();
-  return true;
+  bool released = tcache_free_spares() != 0;
+  if (transfer_cached_bytes() != 0) {
+    transfer_drain();
+    released = true;
+  }
+  return backend_trim(0) != 0 || released;
 }
 
 /* Under memcheck a freed block waits among the last QUARANTINE_COUNT freed blocks before
@@ -257,7 +265,7 @@ static ALWAYS_INLINE void *malloc_core(size_t n, enum palloc_function fn, unsign
   struct tcache *tc = tcache_get();
   size_t asked = memcheck ? n + VG_REDZONE_SIZE : n <= REQUEST_MAX ? harden_tail_request(n) : n;
   void *payload = n <= REQUEST_MAX ? alloc_block(tc, asked, flags) : NULL;
-  if (payload == NULL && n <= REQUEST_MAX && release_caches(tc))
+  if (payload == NULL && n <= REQUEST_MAX && release_held_memory(tc))
     payload = alloc_block(tc, asked, flags);
   note_call(tc, fn, usable_of(payload));
   if (memcheck && payload != NULL)
@@ -580,7 +588,7 @@ static ALWAYS_INLINE void *realloc_core(void *payload, size_t n, enum palloc_fun
   }
   void *result = NULL;
   for (int attempt = 0; attempt < 2 && result == NULL && n <= REQUEST_MAX; attempt++) {
-    if (attempt == 1 && !release_caches(tc))
+    if (attempt == 1 && !release_held_memory(tc))
       break;
     result = memcheck ? realloc_block_memcheck(tc, payload, tag, n, fn_name)
                       : realloc_block(tc, payload, tag, harden_tail_request(n), fn_name);
@@ -697,7 +705,7 @@ static ALWAYS_INLINE void *aligned_core(size_t alignment, size_t n, enum palloc_
   void *payload = NULL;
   size_t asked = memcheck ? n + VG_REDZONE_SIZE : n <= REQUEST_MAX ? harden_tail_request(n) : n;
   for (int attempt = 0; attempt < 2 && payload == NULL && n <= REQUEST_MAX; attempt++) {
-    if (attempt == 1 && !release_caches(tc))
+    if (attempt == 1 && !release_held_memory(tc))
       break;
     if (alignment <= BACKEND_ALIGNMENT)
       payload = alloc_block(tc, asked, 0);

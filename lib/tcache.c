@@ -134,7 +134,7 @@ static bool spare_put(struct tcache *tc)
   return kept;
 }
 
-void tcache_free_spares(void)
+unsigned tcache_free_spares(void)
 {
   struct tcache *freed[TCACHE_SPARES];
   lock_acquire(&registry_lock);
@@ -144,6 +144,7 @@ void tcache_free_spares(void)
   lock_release(&registry_lock);
   for (unsigned i = 0; i < count; i++)
     backend_free(freed[i]);
+  return count;
 }
 
 /* Hand a cache back: its blocks, its counters, then the cache itself (kept as a spare). */

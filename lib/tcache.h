@@ -231,8 +231,9 @@ void *tcache_refill_and_pop(struct tcache *tc, unsigned cls);
 void tcache_flush_half(struct tcache *tc, unsigned cls);
 /* Send every cached block back to the backend. */
 void tcache_flush_all(struct tcache *tc);
-/* Hand the caches that exited threads left as spares back to the backend (malloc_trim). */
-void tcache_free_spares(void);
+/* Hand the caches that exited threads left as spares back to the backend (malloc_trim, and
+ * a request that failed); how many there were. */
+unsigned tcache_free_spares(void);
 /* Walk the calling thread's cache and verify T1-T3, T6 and T7; 0 or the number of the broken one
  * (reported as 100 + n, to tell them from backend invariants). */
 int tcache_check(void);

@@ -1,7 +1,8 @@
 /* t-exhaust.c: under RLIMIT_AS, in a forked child, every API fails with NULL/ENOMEM (never a
  * crash), every success is aligned (and zeroed for calloc), blocks made before stay intact and
  * the heap consistent at the point of exhaustion, and freeing brings recovery: the same API
- * then fills the address space again to at least half the first count. */
+ * then fills the address space again to at least half the first count. Memory palloc holds
+ * (its caches, cached mappings, free regions and tops) is given back before a request fails. */
 #include "ptest.h"
 
 #include <errno.h>
@@ -183,6 +184,125 @@ static int child(enum api api)
   return failures ? 1 : 0;
 }
 
+/* ---- Memory palloc holds is given back before a request fails ---------------------------- */
+
+/* The process's address space in bytes (what RLIMIT_AS limits). */
+static size_t address_space(void)
+{
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long vm_pages = 0;
+  if (f == NULL || fscanf(f, "%lu", &vm_pages) != 1)
+    vm_pages = 0;
+  if (f != NULL)
+    fclose(f);
+  return vm_pages * page_size();
+}
+
+struct held_shape {
+  const char *what;
+  size_t block_size, count;
+  bool in_thread;  /* freed by a thread that then exits (its cache is handed back) */
+  enum api big_api; /* how the big block is asked for */
+};
+
+struct held_fill {
+  const struct held_shape *shape;
+  void **blocks;
+};
+
+static void *fill_and_free(void *arg)
+{
+  struct held_fill *h = arg;
+  for (size_t i = 0; i < h->shape->count; i++) {
+    h->blocks[i] = malloc(h->shape->block_size);
+    if (h->blocks[i] == NULL)
+      return NULL;
+    memset(h->blocks[i], 0x5a, h->shape->block_size);
+  }
+  for (size_t i = 0; i < h->shape->count; i++)
+    free(h->blocks[i]);
+  return h;
+}
+
+static void *nothing(void *arg) { return arg; }
+
+/* The child: fill and free, then limit the address space to what is mapped now plus the big
+ * block (and a slack of 1 MiB) less half of what the freed blocks left mapped, so that the big
+ * block fits only if palloc gives that half back. 0 when the big block came, zeroed for
+ * calloc, writable, with a consistent heap. */
+static int held_child(const struct held_shape *shape)
+{
+  const size_t big = (size_t)64 << 20;
+  const size_t slack = (size_t)1 << 20; /* for the big block's own header and rounding */
+  struct held_fill h = {shape, calloc(shape->count, sizeof(void *))};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t tid;
+  /* A first thread, so that the filling one reuses its stack (libc keeps it) and the address
+   * space measured below is palloc's doing. */
+  if (h.blocks == NULL || pthread_create(&tid, &attr, nothing, NULL) != 0 ||
+      pthread_join(tid, NULL) != 0)
+    return 10;
+  size_t before = address_space();
+  void *filled = NULL;
+  if (shape->in_thread) {
+    if (pthread_create(&tid, &attr, fill_and_free, &h) != 0 || pthread_join(tid, &filled) != 0)
+      return 11;
+  } else {
+    filled = fill_and_free(&h);
+  }
+  if (filled == NULL)
+    return 12;
+  size_t after = address_space();
+  size_t held = after > before ? after - before : 0;
+  struct rlimit lim;
+  getrlimit(RLIMIT_AS, &lim);
+  lim.rlim_cur = after + big + slack - held / 2;
+  if (setrlimit(RLIMIT_AS, &lim) != 0)
+    return 13;
+  void *p = NULL;
+  errno = 0;
+  switch (shape->big_api) {
+  case A_CALLOC: p = calloc(1, big); break;
+  case A_VALLOC: p = valloc(big); break;
+  case A_REALLOC: p = realloc(malloc(16), big); break;
+  default: p = malloc(big); break;
+  }
+  printf("# %s: %zu MiB left mapped after the frees; %s(64 MiB) = %s (errno %d)\n", shape->what,
+         held >> 20, api_names[shape->big_api], p ? "a block" : "NULL", errno);
+  fflush(stdout); /* the child leaves with _exit */
+  if (p == NULL || (shape->big_api == A_CALLOC && !all_bytes(p, big, 0)))
+    return 1;
+  memset(p, 1, big);
+  free(p);
+  return P.check_heap() == 0 ? 0 : 2;
+}
+
+static void test_held_memory_given_back(void)
+{
+  static const struct held_shape shapes[] = {
+    {"40 blocks of 1 MiB freed", (size_t)1 << 20, 40, false, A_MALLOC},
+    {"40000 blocks of 1 KiB freed", 1024, 40000, false, A_VALLOC},
+    {"200 blocks of 200000 bytes freed", 200000, 200, false, A_REALLOC},
+    {"40000 blocks of 1 KiB freed by an exited thread", 1024, 40000, true, A_CALLOC},
+    {"600 blocks of 17 pages freed by an exited thread", 17 * 4096, 600, true, A_VALLOC},
+  };
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(60);
+      _exit(held_child(&shapes[i]));
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "%s, then 64 MiB under a limit met only if half of what they left mapped is given "
+       "back: a zeroed, writable block and a sound heap (status %#x)", shapes[i].what, status);
+  }
+}
+
 int test_exhaust(void)
 {
   ptest_init();
@@ -199,5 +319,6 @@ int test_exhaust(void)
        "%s under RLIMIT_AS (4 sizes, 5 threads): NULL + ENOMEM, aligned, zeroed, then recovers (status %#x)",
        api_names[api], status);
   }
+  test_held_memory_given_back();
   return tap_done();
 }
