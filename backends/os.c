@@ -49,36 +49,81 @@ static void account_unmapped(uint64_t len)
   atomic_fetch_sub_explicit(&mapped_bytes, len, memory_order_relaxed);
 }
 
-void *os_map(size_t len)
+/* mmap and munmap without the accounting, the trace and valgrind's note (os_map_aligned's
+ * scaffolding, which is not the program's memory); errno preserved. */
+static void *map_quietly(void *hint, size_t len, int flags)
 {
   int saved_errno = errno;
-  void *addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *addr = mmap(hint, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   errno = saved_errno;
-  if (addr == MAP_FAILED)
-    return NULL;
+  return addr == MAP_FAILED ? NULL : addr;
+}
+
+static void unmap_quietly(void *addr, size_t len)
+{
+  int saved_errno = errno;
+  munmap(addr, len);
+  errno = saved_errno;
+}
+
+/* What os_map* did get: counted, traced and shown to valgrind. */
+static void *mapped(void *addr, size_t len)
+{
   account_mapped(len);
   TRACE_HEAP(1, PALLOC_HEAP_MMAP, addr, len);
   vg_os_memory(addr, len);
   return addr;
 }
 
+void *os_map(size_t len)
+{
+  void *addr = map_quietly(NULL, len, 0);
+  return addr == NULL ? NULL : mapped(addr, len);
+}
+
+#ifndef MAP_FIXED_NOREPLACE
+#  define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* Where the next aligned mapping is tried first: just below the last one, where the kernel,
+ * which hands out address space top down, would put the next mapping anyway. */
+static _Atomic uintptr_t aligned_hint;
+
+/* One mmap at the hint when that range is free and aligned (MAP_FIXED_NOREPLACE never
+ * replaces a mapping; a kernel older than 4.17 takes the flag for a plain hint, whose result
+ * may be anywhere: it is given back unless aligned); else len + align bytes, whose slack at
+ * both ends is given back before the mapping is counted, so that the peak of mapped bytes
+ * never counts the slack (a program with one 4 MiB region read 8 MiB of peak). */
 void *os_map_aligned(size_t len, size_t align)
 {
   if (align <= os_page_size())
     return os_map(len);
   if (len > SIZE_MAX - align)
     return NULL;
-  char *raw = os_map(len + align);
-  if (raw == NULL)
-    return NULL;
-  char *start = (char *)align_up_addr((uintptr_t)raw, align);
-  size_t head = (size_t)(start - raw);
-  size_t tail = align - head;
-  if (head != 0)
-    os_unmap(raw, head);
-  if (tail != 0)
-    os_unmap(start + len, tail);
-  return start;
+  uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed);
+  char *start = NULL;
+  if (hint != 0 && hint % align == 0) {
+    start = map_quietly((void *)hint, len, MAP_FIXED_NOREPLACE);
+    if (start != NULL && (uintptr_t)start != hint) {
+      unmap_quietly(start, len);
+      start = NULL;
+    }
+  }
+  if (start == NULL) {
+    char *raw = map_quietly(NULL, len + align, 0);
+    if (raw == NULL)
+      return NULL;
+    start = (char *)align_up_addr((uintptr_t)raw, align);
+    size_t head = (size_t)(start - raw);
+    if (head != 0)
+      unmap_quietly(raw, head);
+    if (align - head != 0)
+      unmap_quietly(start + len, align - head);
+  }
+  if ((uintptr_t)start >= align + len)
+    atomic_store_explicit(&aligned_hint, (uintptr_t)start - align_up_addr(len, align),
+                          memory_order_relaxed);
+  return mapped(start, len);
 }
 
 bool os_unmap(void *addr, size_t len)

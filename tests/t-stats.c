@@ -38,6 +38,44 @@ static void live_counts(void)
   }
 }
 
+/* While the heap only grows, the peak of mapped bytes is what is mapped: no mapping counts
+ * bytes it gives back at once (an aligned region's slack, before: a 4 MiB region counted 8).
+ * In a child, whose heap is as young as the test's and whose growth the later tests do not
+ * inherit. */
+static int peak_child(void)
+{
+  enum { COUNT = 12 * 1024 }; /* 12 MiB of 1 KiB blocks: new regions, or a longer heap */
+  void **blocks = malloc(COUNT * sizeof *blocks);
+  struct palloc_stats before = stats_now();
+  for (size_t i = 0; i < COUNT; i++) {
+    blocks[i] = malloc(1024);
+    memset(blocks[i], (int)i, 1024);
+  }
+  struct palloc_stats grown = stats_now();
+  uint64_t peak_expected = before.peak_mapped_bytes > grown.mapped_bytes ? before.peak_mapped_bytes
+                                                                          : grown.mapped_bytes;
+  printf("# mapped %llu -> %llu KiB, peak %llu -> %llu KiB (expected %llu)\n",
+         (unsigned long long)before.mapped_bytes >> 10, (unsigned long long)grown.mapped_bytes >> 10,
+         (unsigned long long)before.peak_mapped_bytes >> 10,
+         (unsigned long long)grown.peak_mapped_bytes >> 10, (unsigned long long)peak_expected >> 10);
+  fflush(stdout);
+  return grown.mapped_bytes >= before.mapped_bytes + ((uint64_t)COUNT << 10) / 2 &&
+         grown.peak_mapped_bytes == peak_expected;
+}
+
+static void peak_counts_what_stays_mapped(void)
+{
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(peak_child() ? 0 : 1);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+     "12 MiB in 1 KiB blocks: the peak of mapped bytes is the most mapped at once (status %#x)",
+     status);
+}
+
 static void call_counts(void)
 {
   struct palloc_stats b = stats_now();
@@ -382,6 +420,7 @@ static void reports(void)
 int test_stats(void)
 {
   ptest_init();
+  peak_counts_what_stays_mapped(); /* in a child: the heap here stays young */
   free_pages_go_back(); /* first: it looks for blocks side by side, as a young heap has them */
   free_regions_wait();
   live_counts();
