@@ -30,7 +30,9 @@
 #include "util/vg.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -880,10 +882,79 @@ PALLOC_EXPORT struct mallinfo2 mallinfo2(void)
   return info;
 }
 
+/* mallinfo: mallinfo2's numbers in the int fields of the interface it replaced (deprecated
+ * since glibc 2.33, still called by older programs), each held at INT_MAX rather than wrapped
+ * as glibc's own wraps. Without it a preloaded palloc would leave the call to glibc, which would
+ * describe its own heap, unused. */
+static int clamped_int(size_t value) { return value > INT_MAX ? INT_MAX : (int)value; }
+
+PALLOC_EXPORT struct mallinfo mallinfo(void)
+{
+  struct mallinfo2 wide = mallinfo2();
+  struct mallinfo info;
+  memset(&info, 0, sizeof info);
+  info.arena = clamped_int(wide.arena);
+  info.hblkhd = clamped_int(wide.hblkhd);
+  info.uordblks = clamped_int(wide.uordblks);
+  info.fordblks = clamped_int(wide.fordblks);
+  info.fsmblks = clamped_int(wide.fsmblks);
+  return info;
+}
+
 PALLOC_EXPORT void malloc_stats(void)
 {
   palloc_stats_print();
 }
+
+/* malloc_info: palloc's statistics in the XML layout of glibc's (one heap; "fast" are the
+ * cached free blocks, "rest" the backend's free blocks, "mmap" the blocks mapped on their own),
+ * so that a tool that reads glibc's reads palloc's. EINVAL for options other than 0, as glibc. */
+PALLOC_EXPORT int malloc_info(int options, FILE *stream)
+{
+  if (options != 0)
+    return EINVAL;
+  struct palloc_stats stats;
+  struct backend_stats heap;
+  palloc_stats_get(&stats);
+  backend_get_stats(&heap);
+  unsigned long long cached = stats.cached_bytes, free_bytes = heap.free_bytes,
+                     mapped = heap.mapped_bytes, peak = heap.peak_mapped_bytes,
+                     mapped_blocks = heap.mapped_block_bytes;
+  const char *totals = "<total type=\"fast\" count=\"0\" size=\"%llu\"/>\n"
+                       "<total type=\"rest\" count=\"0\" size=\"%llu\"/>\n";
+  const char *system = "<system type=\"current\" size=\"%llu\"/>\n"
+                       "<system type=\"max\" size=\"%llu\"/>\n"
+                       "<aspace type=\"total\" size=\"%llu\"/>\n"
+                       "<aspace type=\"mprotect\" size=\"%llu\"/>\n";
+  fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n", stream);
+  fprintf(stream, totals, cached, free_bytes);
+  fprintf(stream, system, mapped, peak, mapped, mapped);
+  fputs("</heap>\n", stream);
+  fprintf(stream, totals, cached, free_bytes);
+  fprintf(stream, "<total type=\"mmap\" count=\"0\" size=\"%llu\"/>\n", mapped_blocks);
+  fprintf(stream, system, mapped, peak, mapped, mapped);
+  fputs("</malloc>\n", stream);
+  return 0;
+}
+
+/* glibc's own names for its allocator, which some programs and libraries call to reach "the
+ * real malloc"; jemalloc, tcmalloc and mimalloc define them too. Left to glibc, a block from
+ * __libc_malloc would reach palloc's free (an invalid free, which stops the process), or one of
+ * palloc's blocks glibc's free. cfree is the old name of free, which binaries built before
+ * glibc 2.26 still call. */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define ALIAS_OF(fn) __attribute__((alias(#fn), copy(fn))) /* and its attributes (malloc...) */
+#else
+#  define ALIAS_OF(fn) __attribute__((alias(#fn)))
+#endif
+PALLOC_EXPORT void *__libc_malloc(size_t n) ALIAS_OF(malloc);
+PALLOC_EXPORT void *__libc_calloc(size_t count, size_t size) ALIAS_OF(calloc);
+PALLOC_EXPORT void *__libc_realloc(void *payload, size_t n) ALIAS_OF(realloc);
+PALLOC_EXPORT void __libc_free(void *payload) ALIAS_OF(free);
+PALLOC_EXPORT void cfree(void *payload) ALIAS_OF(free);
+PALLOC_EXPORT void *__libc_memalign(size_t alignment, size_t n) ALIAS_OF(memalign);
+PALLOC_EXPORT void *__libc_valloc(size_t n) ALIAS_OF(valloc);
+PALLOC_EXPORT void *__libc_pvalloc(size_t n) ALIAS_OF(pvalloc);
 
 PALLOC_EXPORT const char *palloc_backend_name(void)
 {

@@ -9,10 +9,12 @@ n=0
 failed=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
 
-expected="aligned_alloc calloc free free_aligned_sized free_sized mallinfo2 malloc malloc_stats
-malloc_trim malloc_usable_size memalign palloc_backend_name palloc_check_heap
+expected="aligned_alloc calloc free free_aligned_sized free_sized mallinfo mallinfo2 malloc
+malloc_info malloc_stats malloc_trim malloc_usable_size memalign palloc_backend_name palloc_check_heap
 palloc_function_name palloc_stats_get palloc_stats_print palloc_trace_register posix_memalign pvalloc realloc
-reallocarray valloc"
+reallocarray valloc
+__libc_malloc __libc_calloc __libc_realloc __libc_free __libc_memalign __libc_valloc
+__libc_pvalloc cfree"
 # ELF and toolchain noise a shared library may define.
 noise='^(_init|_fini|_edata|_end|__bss_start)$'
 

@@ -1,6 +1,8 @@
-/* t-api.c: the core rules of the API, with contents checked. */
+/* t-api.c: the core rules of the API, with contents checked; glibc's own names for its
+ * allocator lead to palloc. */
 #include "ptest.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -281,6 +283,83 @@ static void libc_internal_allocations(void)
   free(s);
 }
 
+/* glibc's own names for its allocator (__libc_malloc...) and the old cfree, looked up at run
+ * time as a program preloading palloc would reach them: each must be palloc's (the block counts
+ * in palloc's live bytes; a block from one name goes back through another). */
+static void *named(const char *name)
+{
+  void *fn = dlsym(RTLD_DEFAULT, name);
+  if (fn == NULL)
+    ok(0, "%s resolves", name);
+  return fn;
+}
+
+/* Whether p, just made by name, is a palloc block counted in the live bytes, aligned (and
+ * zeroed); it is freed with free, which must take it back. */
+static void counted_and_freed(const char *name, void *p, size_t alignment, bool zeroed,
+                              uint64_t live_before)
+{
+  size_t usable = p ? malloc_usable_size(p) : 0;
+  bool counted = p != NULL && stats_now().live_bytes >= live_before + usable && usable >= 100 &&
+                 ((uintptr_t)p & (alignment - 1)) == 0 && (!zeroed || all_bytes(p, usable, 0));
+  if (p != NULL)
+    memset(p, 0x3c, usable);
+  free(p);
+  bool freed = stats_now().live_bytes <= live_before;
+  ok(counted && freed && P.check_heap() == 0,
+     "%s: a palloc block (%zu usable bytes counted, aligned to %zu%s), which free takes back", name,
+     usable, alignment, zeroed ? ", zeroed" : "");
+}
+
+/* A block of malloc's given to name (__libc_free or cfree) leaves the live bytes. */
+static void takes_back(const char *name)
+{
+  void (*release)(void *) = (void (*)(void *))named(name);
+  if (release == NULL)
+    return;
+  uint64_t live = stats_now().live_bytes;
+  void *q = malloc(1000);
+  size_t usable = malloc_usable_size(q);
+  uint64_t during = stats_now().live_bytes;
+  release(q);
+  uint64_t after = stats_now().live_bytes;
+  ok(during >= live + usable && after + usable <= during && P.check_heap() == 0,
+     "%s takes back a block of malloc's (live %llu -> %llu -> %llu)", name,
+     (unsigned long long)live, (unsigned long long)during, (unsigned long long)after);
+}
+
+static void glibc_names(void)
+{
+  size_t page = page_size();
+  void *(*libc_malloc)(size_t) = (void *(*)(size_t))named("__libc_malloc");
+  void *(*libc_calloc)(size_t, size_t) = (void *(*)(size_t, size_t))named("__libc_calloc");
+  void *(*libc_memalign)(size_t, size_t) = (void *(*)(size_t, size_t))named("__libc_memalign");
+  void *(*libc_valloc)(size_t) = (void *(*)(size_t))named("__libc_valloc");
+  void *(*libc_pvalloc)(size_t) = (void *(*)(size_t))named("__libc_pvalloc");
+  void *(*libc_realloc)(void *, size_t) = (void *(*)(void *, size_t))named("__libc_realloc");
+  if (libc_malloc)
+    counted_and_freed("__libc_malloc", libc_malloc(100), 16, false, stats_now().live_bytes);
+  if (libc_calloc)
+    counted_and_freed("__libc_calloc", libc_calloc(10, 30), 16, true, stats_now().live_bytes);
+  if (libc_memalign)
+    counted_and_freed("__libc_memalign", libc_memalign(256, 100), 256, false,
+                      stats_now().live_bytes);
+  if (libc_valloc)
+    counted_and_freed("__libc_valloc", libc_valloc(100), page, false, stats_now().live_bytes);
+  if (libc_pvalloc)
+    counted_and_freed("__libc_pvalloc", libc_pvalloc(100), page, false, stats_now().live_bytes);
+  if (libc_realloc) {
+    uint64_t live = stats_now().live_bytes;
+    unsigned char *p = malloc(40);
+    fill_pattern(p, 40, 77);
+    p = libc_realloc(p, 4000);
+    ok(p != NULL && pattern_ok(p, 40, 77), "__libc_realloc grows a block of malloc's, contents kept");
+    counted_and_freed("__libc_realloc", p, 16, false, live);
+  }
+  takes_back("__libc_free");
+  takes_back("cfree");
+}
+
 /* The mmap backend never moves the program break: if the break moved while this test
  * allocated hundreds of MiB, someone else's malloc (glibc's) served part of it. (The sbrk
  * backend moves it both ways, so there is nothing to assert for it here.) */
@@ -305,6 +384,7 @@ int test_api(void)
   mixed_frees();
   extension_names();
   libc_internal_allocations();
+  glibc_names();
   break_untouched(brk_before);
   ok(P.check_heap() == 0, "heap consistent at the end");
   return tap_done();

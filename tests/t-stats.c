@@ -1,7 +1,8 @@
-/* t-stats.c: palloc_stats_get, mallinfo2, malloc_stats, malloc_trim and memory going back to
- * the operating system. */
+/* t-stats.c: palloc_stats_get, mallinfo2, mallinfo, malloc_info, malloc_stats, malloc_trim
+ * and memory going back to the operating system. */
 #include "ptest.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -387,6 +388,45 @@ static void mallinfo_numbers(void)
      (unsigned long long)s.live_bytes);
 }
 
+/* The older mallinfo gives mallinfo2's numbers (glibc's own, left to answer, would describe
+ * its unused heap), and malloc_info palloc's statistics in glibc's XML layout. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void mallinfo_old_and_xml(void)
+{
+  void *held = malloc(100000);
+  memset(held, 1, 100000);
+  struct mallinfo2 wide = mallinfo2();
+  struct mallinfo narrow = mallinfo();
+  ok(narrow.uordblks > 0 && (size_t)narrow.uordblks == wide.uordblks &&
+         (size_t)narrow.arena == wide.arena && (size_t)narrow.hblkhd == wide.hblkhd &&
+         (size_t)narrow.fordblks == wide.fordblks,
+     "mallinfo() gives mallinfo2()'s numbers (uordblks %d, arena %d)", narrow.uordblks,
+     narrow.arena);
+  FILE *xml = tmpfile();
+  uint64_t mapped_before = stats_now().mapped_bytes;
+  int rc = xml ? malloc_info(0, xml) : -1;
+  uint64_t mapped_after = stats_now().mapped_bytes;
+  char text[4096] = "";
+  unsigned long long current = 0;
+  if (xml != NULL) {
+    rewind(xml);
+    text[fread(text, 1, sizeof text - 1, xml)] = '\0';
+  }
+  const char *system = strstr(text, "<system type=\"current\" size=\"");
+  if (system != NULL)
+    sscanf(system, "<system type=\"current\" size=\"%llu\"", &current);
+  ok(rc == 0 && strncmp(text, "<malloc version=\"1\">", 20) == 0 &&
+         strstr(text, "</malloc>") != NULL && current >= mapped_before && current <= mapped_after,
+     "malloc_info(0) writes glibc's XML layout, its current size palloc's mapped bytes "
+     "(%llu, palloc %llu)", current, (unsigned long long)mapped_before);
+  ok(xml != NULL && malloc_info(1, xml) == EINVAL, "malloc_info(1) is EINVAL, as glibc's");
+  if (xml != NULL)
+    fclose(xml);
+  free(held);
+}
+#pragma GCC diagnostic pop
+
 static void print_malloc_stats(void *arg)
 {
   (void)arg;
@@ -426,6 +466,7 @@ int test_stats(void)
   live_counts();
   call_counts();
   mallinfo_numbers();
+  mallinfo_old_and_xml();
   rss_returns();
   spare_caches_trimmed();
   reports();
