@@ -49,8 +49,8 @@ static void account_unmapped(uint64_t len)
   atomic_fetch_sub_explicit(&mapped_bytes, len, memory_order_relaxed);
 }
 
-/* mmap and munmap without the accounting, the trace and valgrind's note (os_map_aligned's
- * scaffolding, which is not the program's memory); errno preserved. */
+/* mmap and munmap without the accounting, the trace and valgrind's note (alone, for
+ * os_map_aligned's scaffolding, which is not the program's memory); errno preserved. */
 static void *map_quietly(void *hint, size_t len, int flags)
 {
   int saved_errno = errno;
@@ -59,11 +59,12 @@ static void *map_quietly(void *hint, size_t len, int flags)
   return addr == MAP_FAILED ? NULL : addr;
 }
 
-static void unmap_quietly(void *addr, size_t len)
+static bool unmap_quietly(void *addr, size_t len)
 {
   int saved_errno = errno;
-  munmap(addr, len);
+  int rc = munmap(addr, len);
   errno = saved_errno;
+  return rc == 0;
 }
 
 /* What os_map* did get: counted, traced and shown to valgrind. */
@@ -129,10 +130,7 @@ void *os_map_aligned(size_t len, size_t align)
 bool os_unmap(void *addr, size_t len)
 {
   TRACE_HEAP(0, PALLOC_HEAP_MUNMAP, addr, len); /* before: the range may be reused at once */
-  int saved_errno = errno;
-  int rc = munmap(addr, len);
-  errno = saved_errno;
-  if (rc != 0)
+  if (!unmap_quietly(addr, len))
     return false;
   account_unmapped(len);
   return true;

@@ -141,7 +141,8 @@ uint64_t call_count(enum palloc_function fn) { return stats_now().calls[fn]; }
 
 size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-size_t rss_bytes(void)
+/* The first two fields of /proc/self/statm: the address space and the resident set, in pages. */
+static void statm_pages(unsigned long *size, unsigned long *resident)
 {
   char buf[128];
   int fd = open("/proc/self/statm", O_RDONLY);
@@ -151,10 +152,22 @@ size_t rss_bytes(void)
   if (n <= 0)
     bail_out("cannot read /proc/self/statm");
   buf[n] = 0;
-  unsigned long size, resident;
-  if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+  if (sscanf(buf, "%lu %lu", size, resident) != 2)
     bail_out("cannot parse /proc/self/statm");
+}
+
+size_t rss_bytes(void)
+{
+  unsigned long size, resident;
+  statm_pages(&size, &resident);
   return resident * page_size();
+}
+
+size_t address_space_bytes(void)
+{
+  unsigned long size, resident;
+  statm_pages(&size, &resident);
+  return size * page_size();
 }
 
 size_t maps_count(void)

@@ -83,6 +83,8 @@ uint64_t mapped_bytes(void);
 uint64_t call_count(enum palloc_function fn);
 /* Resident set size in bytes (/proc/self/statm), and number of lines of /proc/self/maps. */
 size_t rss_bytes(void);
+/* The address space in bytes (/proc/self/statm), what RLIMIT_AS limits. */
+size_t address_space_bytes(void);
 size_t maps_count(void);
 size_t page_size(void);
 

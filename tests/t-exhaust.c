@@ -103,12 +103,7 @@ static int child(enum api api)
   struct rlimit lim;
   getrlimit(RLIMIT_AS, &lim);
   /* Room for what is mapped now plus 192 MiB. */
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long vm_pages = 0;
-  if (!f || fscanf(f, "%lu", &vm_pages) != 1)
-    return 10;
-  fclose(f);
-  lim.rlim_cur = vm_pages * page_size() + (192u << 20);
+  lim.rlim_cur = address_space_bytes() + (192u << 20);
   if (setrlimit(RLIMIT_AS, &lim) != 0)
     return 11;
   int failures = 0;
@@ -186,18 +181,6 @@ static int child(enum api api)
 
 /* ---- Memory palloc holds is given back before a request fails ---------------------------- */
 
-/* The process's address space in bytes (what RLIMIT_AS limits). */
-static size_t address_space(void)
-{
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long vm_pages = 0;
-  if (f == NULL || fscanf(f, "%lu", &vm_pages) != 1)
-    vm_pages = 0;
-  if (f != NULL)
-    fclose(f);
-  return vm_pages * page_size();
-}
-
 struct held_shape {
   const char *what;
   size_t block_size, count;
@@ -244,7 +227,7 @@ static int held_child(const struct held_shape *shape)
   if (h.blocks == NULL || pthread_create(&tid, &attr, nothing, NULL) != 0 ||
       pthread_join(tid, NULL) != 0)
     return 10;
-  size_t before = address_space();
+  size_t before = address_space_bytes();
   void *filled = NULL;
   if (shape->in_thread) {
     if (pthread_create(&tid, &attr, fill_and_free, &h) != 0 || pthread_join(tid, &filled) != 0)
@@ -254,7 +237,7 @@ static int held_child(const struct held_shape *shape)
   }
   if (filled == NULL)
     return 12;
-  size_t after = address_space();
+  size_t after = address_space_bytes();
   size_t held = after > before ? after - before : 0;
   struct rlimit lim;
   getrlimit(RLIMIT_AS, &lim);
