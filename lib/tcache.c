@@ -41,7 +41,8 @@ static unsigned live_cache_count; /* caches on the registry (read without the lo
  * unchanged), whereas a lone thread's bin only saves it trips to the backend (working_set took
  * 1.3x as long with 4 KiB bins). A cache takes the shared bounds when it is made after another
  * one, and each bin takes the bounds that fit the process when it overflows
- * (tcache_flush_half), so the fast paths only ever compare with the bin's end. */
+ * (tcache_flush_half), so the fast paths only ever compare with the bin's end. While shared,
+ * the classes above CACHE_SHARED_MAX_BLOCK (tcache.h) hold nothing. */
 #define BIN_BYTES_TARGET (16u * 1024)
 #define BIN_BYTES_TARGET_SHARED (4u * 1024)
 #define BIN_COUNT_MIN 1u
@@ -56,6 +57,8 @@ static bool other_caches_live(void) { return live_caches() > 1; }
 
 static uint16_t bin_limit(unsigned cls, bool shared)
 {
+  if (shared && class_block_size(cls) > CACHE_SHARED_MAX_BLOCK)
+    return 0; /* the backend's (CACHE_SHARED_MAX_BLOCK) */
   size_t count = (shared ? BIN_BYTES_TARGET_SHARED : BIN_BYTES_TARGET) / class_block_size(cls);
   size_t most = shared ? BIN_COUNT_MAX_SHARED : BIN_COUNT_MAX;
   if (count < BIN_COUNT_MIN)
@@ -226,10 +229,20 @@ struct tcache *tcache_get(void)
   return tcache_create();
 }
 
+/* Blocks leaving a thread's bins: to the transfer cache while other threads have caches (as
+ * many as it takes), the rest to the backend. */
+static void pass_on(unsigned cls, void **blocks, size_t n, bool others)
+{
+  size_t kept = others ? transfer_put(cls, blocks, n) : 0;
+  if (kept < n)
+    backend_free_batch(blocks + kept, n - kept);
+}
+
 void tcache_bin_pending_full(struct tcache *tc, unsigned cls, void *block)
 {
   tcache_flush_half(tc, cls);
-  tcache_bin_pending(tc, cls, block); /* the flush left at most half the limit */
+  if (!tcache_bin_pending(tc, cls, block)) /* the flush left at most half the limit, */
+    pass_on(cls, &block, 1, other_caches_live()); /* which is 0 (CACHE_SHARED_MAX_BLOCK) */
 }
 
 void tcache_drain_pending(struct tcache *tc)
@@ -316,10 +329,10 @@ void tcache_flush_half(struct tcache *tc, unsigned cls)
   unsigned count = tcache_bin_count(bin);
   uint32_t keep = count / 2 < limit / 2 ? count / 2 : limit / 2;
   size_t n = count - keep;
+  if (n == 0)
+    return; /* a bin that holds nothing (CACHE_SHARED_MAX_BLOCK) */
   bin_take_oldest(tc, cls, (uint32_t)n, blocks);
-  size_t kept = others ? transfer_put(cls, blocks, n) : 0;
-  if (kept < n)
-    backend_free_batch(blocks + kept, n - kept);
+  pass_on(cls, blocks, n, others);
   stats_publish(tc);
   TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_FULL);
 }
@@ -331,9 +344,7 @@ void tcache_flush_all(struct tcache *tc)
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     size_t n = tcache_bin_count(&tc->bins[cls]);
     bin_take_oldest(tc, cls, (uint32_t)n, blocks);
-    size_t kept = transfer_put(cls, blocks, n);
-    if (kept < n)
-      backend_free_batch(blocks + kept, n - kept);
+    pass_on(cls, blocks, n, true);
     if (n != 0) {
       TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_ALL);
     }

@@ -50,13 +50,15 @@ static void set_count(struct transfer_head *head, uint32_t count)
   __atomic_store_n(&head->count, count, __ATOMIC_RELAXED);
 }
 
-/* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the big classes so
- * that a class holds about TRANSFER_BYTES at most. */
+/* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the bigger classes so
+ * that a class holds about TRANSFER_BYTES at most (8 blocks of 4 KiB), and none above
+ * CACHE_SHARED_MAX_BLOCK (tcache.h). */
 static uint32_t capacity_of(unsigned cls)
 {
-  size_t count = TRANSFER_BYTES / class_block_size(cls);
-  if (count < TRANSFER_CAPACITY_MIN)
-    count = TRANSFER_CAPACITY_MIN;
+  size_t size = class_block_size(cls);
+  if (size > CACHE_SHARED_MAX_BLOCK)
+    return 0;
+  size_t count = TRANSFER_BYTES / size;
   return count < TRANSFER_CAPACITY ? (uint32_t)count : TRANSFER_CAPACITY;
 }
 

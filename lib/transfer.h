@@ -19,9 +19,10 @@
  *
  * Blocks here are, like cached ones, in use for the backend and carry tcache_key in word 0.
  * Invariants (checked by transfer_check, reported as 104 and 105):
- *   T4  count <= the class's capacity (TRANSFER_CAPACITY, fewer for big classes); every block
- *       held has U set, M clear, a size of at least class_block_size(c) (exactly that in an
- *       exact class, class_may_hold), and word 0 equal to tcache_key.
+ *   T4  count <= the class's capacity (TRANSFER_CAPACITY, fewer for big classes, none above
+ *       CACHE_SHARED_MAX_BLOCK); every block held has U set, M clear, a size of at least
+ *       class_block_size(c) (exactly that in an exact class, class_may_hold), and word 0 equal
+ *       to tcache_key.
  *   T5  no block is held twice.
  */
 #ifndef PALLOC_TRANSFER_H
@@ -32,8 +33,7 @@
 #include <stdint.h>
 
 #define TRANSFER_CAPACITY 128             /* blocks a class holds at most... */
-#define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes, down to */
-#define TRANSFER_CAPACITY_MIN 2           /* blocks for the biggest classes */
+#define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes (none above CACHE_SHARED_MAX_BLOCK) */
 
 /* Lay out the classes' slots; once, at start-up, before any thread cache exists. */
 void transfer_init(void);

@@ -4,8 +4,8 @@
  * cache, and the producer's next refills take them back. The test checks contents across the
  * handoff, the heap (transfer invariants T4-T5 included) after every step, that the statistics
  * count the held blocks as cached, that malloc_trim drains them, that a thread's bins keep
- * fewer blocks while other threads have caches, and that a block held there is still caught
- * when freed again.
+ * fewer blocks while other threads have caches (and none over 4 KiB, which the transfer cache
+ * does not keep either), and that a block held there is still caught when freed again.
  */
 #include "ptest.h"
 
@@ -85,6 +85,8 @@ static void held_blocks_counted_and_drained(void)
 #define BOUND_BIG_BLOCK_MAX 1024
 #define RING_BLOCKS 8 /* the last frees wait in a ring beside the bins (TCACHE_PENDING) */
 #define BOUND_BIG_SHARED_MAX (4096 + RING_BLOCKS * BOUND_BIG_BLOCK_MAX)
+#define BOUND_HUGE_SIZE 10000 /* a 10240-byte block: kept by a lone thread, not while shared */
+#define BOUND_HUGE_BLOCK 10240
 
 static pthread_barrier_t bound_barrier;
 
@@ -129,6 +131,7 @@ static void bins_bounded_while_shared(void)
 {
   uint64_t alone = bytes_kept_after_frees(BOUND_SIZE) / BOUND_BLOCK;
   uint64_t alone_big = bytes_kept_after_frees(BOUND_BIG_SIZE);
+  uint64_t alone_huge = bytes_kept_after_frees(BOUND_HUGE_SIZE);
   ok(alone > 32 && alone <= 64, "a lone thread's bin keeps up to 64 blocks (%llu kept)",
      (unsigned long long)alone);
   ok(alone_big > BOUND_BIG_SHARED_MAX && alone_big <= 16384 + RING_BLOCKS * BOUND_BIG_BLOCK_MAX,
@@ -141,6 +144,11 @@ static void bins_bounded_while_shared(void)
     pthread_barrier_wait(&bound_barrier);
   uint64_t shared = bytes_kept_after_frees(BOUND_SIZE) / BOUND_BLOCK;
   uint64_t shared_big = bytes_kept_after_frees(BOUND_BIG_SIZE);
+  uint64_t shared_huge = bytes_kept_after_frees(BOUND_HUGE_SIZE);
+  malloc_trim(0); /* the transfer cache empty: room for what the thread hands back */
+  uint64_t cached = stats_now().cached_bytes;
+  run_thread(alloc_free_and_exit, (void *)(uintptr_t)BOUND_HUGE_SIZE);
+  uint64_t exited_huge = stats_now().cached_bytes - cached;
   bool consistent = P.check_heap() == 0;
   if (started) {
     pthread_barrier_wait(&bound_barrier);
@@ -154,6 +162,15 @@ static void bins_bounded_while_shared(void)
      "while another thread has a cache, the bin of 1 KiB blocks keeps at most 4 KiB, 8 more "
      "blocks in the ring (%llu B kept)",
      (unsigned long long)shared_big);
+  ok(alone_huge >= (RING_BLOCKS + 1) * BOUND_HUGE_BLOCK,
+     "a lone thread keeps blocks of 10 KiB: one in the bin, 8 in the ring (%llu B kept)",
+     (unsigned long long)alone_huge);
+  ok(started && shared_huge <= RING_BLOCKS * BOUND_HUGE_BLOCK,
+     "while another thread has a cache, blocks of 10 KiB stay in the ring only, none in the bin "
+     "(%llu B kept)", (unsigned long long)shared_huge);
+  ok(started && exited_huge < BOUND_HUGE_BLOCK,
+     "blocks of 10 KiB that an exiting thread hands back are not held in the transfer cache "
+     "(%llu B more cached)", (unsigned long long)exited_huge);
   ok(consistent, "heap and caches consistent after the bound changed");
 }
 
