@@ -93,13 +93,14 @@ static inline bool tcache_bin_full(const struct tcache_bin *bin) { return bin->t
 
 /* While other threads have caches, blocks of more than this many bytes are cached neither in a
  * thread's bins nor in the transfer cache: they go back to the backend, where a block of any
- * size may reuse their memory. There are 32 classes above it, each kept apart from the others
- * by class; one block per class per thread, and two to seven per class in the transfer cache,
- * held about 1 MB for a program whose threads allocate a few blocks of 4-32 KiB each (bench
- * thread_storm with every byte written: 1636 -> 992 KB of palloc's own pages; as the bench
- * runs it, peak RSS 2.207 -> 2.055 MiB, prodcons 1.684 -> 1.598, times unchanged). A lone
- * thread keeps them (its bins save it trips to the backend: working_set, realloc_grow). */
-#define CACHE_SHARED_MAX_BLOCK 4096
+ * size may reuse their memory. With the mmap backend that is 4096 (backend.h): there are 32
+ * classes above it, each kept apart from the others by class; one block per class per thread,
+ * and two to seven per class in the transfer cache, held about 1 MB for a program whose
+ * threads allocate a few blocks of 4-32 KiB each (bench thread_storm with every byte written:
+ * 1636 -> 992 KB of palloc's own pages; as the bench runs it, peak RSS 2.207 -> 2.055 MiB,
+ * prodcons 1.684 -> 1.598, times unchanged). The sbrk backend caches every class (backend.h).
+ * A lone thread keeps them (its bins save it trips to the backend: working_set, realloc_grow). */
+#define CACHE_SHARED_MAX_BLOCK BACKEND_SHARED_CACHE_MAX_BLOCK
 
 /* A thread's cache starts a cache line and fills whole lines, so that no other thread's block
  * shares a line with the bins and counters it writes on every call. */
