@@ -50,8 +50,8 @@ static void set_count(struct transfer_head *head, uint32_t count)
   __atomic_store_n(&head->count, count, __ATOMIC_RELAXED);
 }
 
-/* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the bigger classes so
- * that a class holds about TRANSFER_BYTES at most (8 blocks of 4 KiB), and none above
+/* How many blocks class cls may hold: TRANSFER_CAPACITY, or fewer of the big classes so
+ * that a class holds about TRANSFER_BYTES at most (but TRANSFER_CAPACITY_MIN), and none above
  * CACHE_SHARED_MAX_BLOCK (tcache.h). */
 static uint32_t capacity_of(unsigned cls)
 {
@@ -59,6 +59,8 @@ static uint32_t capacity_of(unsigned cls)
   if (size > CACHE_SHARED_MAX_BLOCK)
     return 0;
   size_t count = TRANSFER_BYTES / size;
+  if (count < TRANSFER_CAPACITY_MIN)
+    count = TRANSFER_CAPACITY_MIN;
   return count < TRANSFER_CAPACITY ? (uint32_t)count : TRANSFER_CAPACITY;
 }
 

@@ -33,7 +33,8 @@
 #include <stdint.h>
 
 #define TRANSFER_CAPACITY 128             /* blocks a class holds at most... */
-#define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes (none above CACHE_SHARED_MAX_BLOCK) */
+#define TRANSFER_BYTES ((size_t)32 << 10) /* ...and bytes (none above CACHE_SHARED_MAX_BLOCK), */
+#define TRANSFER_CAPACITY_MIN 2           /* down to this many blocks for the biggest classes */
 
 /* Lay out the classes' slots; once, at start-up, before any thread cache exists. */
 void transfer_init(void);
