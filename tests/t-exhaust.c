@@ -213,7 +213,7 @@ static void *nothing(void *arg) { return arg; }
  * block (and a slack of 1 MiB) less half of what the freed blocks left mapped, so that the big
  * block fits only if palloc gives that half back. 0 when the big block came, zeroed for
  * calloc, writable, with a consistent heap. */
-static int held_child(const struct held_shape *shape)
+static int held_child_status(const struct held_shape *shape)
 {
   const size_t big = (size_t)64 << 20;
   const size_t slack = (size_t)1 << 20; /* for the big block's own header and rounding */
@@ -262,6 +262,12 @@ static int held_child(const struct held_shape *shape)
   return P.check_heap() == 0 ? 0 : 2;
 }
 
+/* run_in_child's form of held_child_status: the child leaves with its status. */
+static void held_child(void *shape)
+{
+  _exit(held_child_status(shape));
+}
+
 static void test_held_memory_given_back(void)
 {
   static const struct held_shape shapes[] = {
@@ -272,14 +278,9 @@ static void test_held_memory_given_back(void)
     {"600 blocks of 17 pages freed by an exited thread", 17 * 4096, 600, true, A_VALLOC},
   };
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-      alarm(60);
-      _exit(held_child(&shapes[i]));
-    }
+    static char err[1024];
     int status = -1;
-    waitpid(pid, &status, 0);
+    run_in_child(held_child, (void *)&shapes[i], 60, &status, err, sizeof err);
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
        "%s, then 64 MiB under a limit met only if half of what they left mapped is given "
        "back: a zeroed, writable block and a sound heap (status %#x)", shapes[i].what, status);
