@@ -201,6 +201,12 @@ void backend_get_stats(struct backend_stats *stats);
 /* Give free memory back to the OS, keeping pad bytes at the heap's top where that applies.
  * Returns the number of bytes released. */
 size_t backend_trim(size_t pad);
+/* Give the OS back the address space the backend keeps mapped without using it (cached
+ * mappings, wholly free regions, the sbrk heap's free top), with no walk of the heap: what a
+ * request that failed for want of memory can use (lib/api.c). The pages inside free blocks
+ * stay: giving them back lowers neither the address space (RLIMIT_AS, RLIMIT_DATA) nor the
+ * commit charge that made the request fail. Returns the number of bytes unmapped. */
+size_t backend_release_address_space(void);
 
 void backend_fork_prepare(void);
 void backend_fork_parent(void);

@@ -1652,7 +1652,10 @@ void backend_get_stats(struct backend_stats *stats)
   lock_release(&heap_lock);
 }
 
-size_t backend_trim(size_t pad)
+/* Give back what the heap keeps without using it: wholly free regions and the mapping cache
+ * (address space), and, with release_pages, the dirty pages of the regions' free tops beyond
+ * pad and inside free blocks of two pages or more (a walk of those bins). Bytes released. */
+static size_t give_back(size_t pad, bool release_pages)
 {
   size_t released = 0;
   lock_acquire(&heap_lock);
@@ -1662,14 +1665,14 @@ size_t backend_trim(size_t pad)
     struct region *next_region = region->next;
     if (unmap_if_wholly_free(region)) {
       released += MMAP_REGION_SIZE;
-    } else if (region->top != NULL) {
+    } else if (release_pages && region->top != NULL) {
       char *clean_before = region->clean_from;
       trim_top(region, pad, os_page_size());
       released += (size_t)(clean_before - region->clean_from);
     }
     region = next_region;
   }
-  for (unsigned bin = bin_index(2 * os_page_size()); bin < MMAP_BIN_COUNT; bin++)
+  for (unsigned bin = bin_index(2 * os_page_size()); release_pages && bin < MMAP_BIN_COUNT; bin++)
     for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
       release_free_interior((char *)node, tag_size(node->tag));
       released += tag_size(node->tag);
@@ -1685,6 +1688,10 @@ size_t backend_trim(size_t pad)
   unmap_all(evicted, evicted_count);
   return released;
 }
+
+size_t backend_trim(size_t pad) { return give_back(pad, true); }
+
+size_t backend_release_address_space(void) { return give_back(0, false); }
 
 void backend_fork_prepare(void) { lock_acquire(&heap_lock); }
 void backend_fork_parent(void) { lock_release(&heap_lock); }

@@ -503,14 +503,18 @@ void backend_get_stats(struct backend_stats *stats)
   lock_release(&sbrk_lock);
 }
 
-size_t backend_trim(size_t pad)
+/* Give back what the heap keeps without using it: the free top beyond pad (the break
+ * lowered), cached mappings and empty mapped regions (address space), and, with
+ * release_pages, the whole pages inside every other free block (a walk of the heap).
+ * Bytes released. */
+static size_t give_back(size_t pad, bool release_pages)
 {
   lock_acquire(&sbrk_lock);
   size_t released = trim_top(pad) + mapped_trim();
   for (struct region *r = sbrk_heap.regions; r < sbrk_heap.regions + MAX_REGIONS; r++) {
     if (r->start != NULL)
       released += unmap_if_empty(r);
-    if (r->start == NULL)
+    if (r->start == NULL || !release_pages)
       continue;
     for (char *b = r->first; !is_epilogue(b); b = next_block(b))
       if (!is_in_use(b) && !(r == sbrk_heap.top && is_epilogue(next_block(b))))
@@ -519,6 +523,10 @@ size_t backend_trim(size_t pad)
   lock_release(&sbrk_lock);
   return released;
 }
+
+size_t backend_trim(size_t pad) { return give_back(pad, true); }
+
+size_t backend_release_address_space(void) { return give_back(0, false); }
 
 void backend_fork_prepare(void) { lock_acquire(&sbrk_lock); }
 void backend_fork_parent(void) { lock_release(&sbrk_lock); }
