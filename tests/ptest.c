@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <malloc.h>
 #include <time.h>
@@ -168,6 +169,40 @@ size_t address_space_bytes(void)
   unsigned long size, resident;
   statm_pages(&size, &resident);
   return size * page_size();
+}
+
+size_t resident_pages(const char *start, const char *end)
+{
+  static unsigned char vec[4096];
+  uintptr_t page = page_size();
+  uintptr_t from = ((uintptr_t)start + page - 1) & ~(page - 1), to = (uintptr_t)end & ~(page - 1);
+  if (to <= from || (to - from) / page > sizeof vec || mincore((void *)from, to - from, vec) != 0)
+    return (size_t)-1;
+  size_t resident = 0;
+  for (size_t i = 0; i < (to - from) / page; i++)
+    resident += vec[i] & 1;
+  return resident;
+}
+
+bool blocks_side_by_side(size_t size, unsigned char **run, unsigned char **spare)
+{
+  for (int i = 0; i < HOLE_TRIES; i++) {
+    spare[i] = malloc(size);
+    memset(spare[i], 0x3c, size);
+    if (i + 1 < HOLE_RUN)
+      continue;
+    unsigned char **first = &spare[i + 1 - HOLE_RUN];
+    ptrdiff_t stride = first[1] - first[0];
+    bool even = stride >= (ptrdiff_t)size && stride < (ptrdiff_t)size + 64;
+    for (int k = 1; even && k < HOLE_RUN; k++)
+      even = first[k] - first[k - 1] == stride;
+    if (even) {
+      memcpy(run, first, sizeof *run * HOLE_RUN);
+      memset(first, 0, sizeof *first * HOLE_RUN);
+      return true;
+    }
+  }
+  return false;
 }
 
 size_t maps_count(void)

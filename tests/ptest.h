@@ -86,6 +86,13 @@ size_t rss_bytes(void);
 /* The address space in bytes (/proc/self/statm), what RLIMIT_AS limits. */
 size_t address_space_bytes(void);
 size_t maps_count(void);
+/* Resident pages among the whole pages of [start, end) (mincore), or (size_t)-1 on error. */
+size_t resident_pages(const char *start, const char *end);
+/* Find HOLE_RUN blocks of size bytes laid side by side (the run of a heap's top), among up to
+ * HOLE_TRIES tries, written with 0x3c; the others stay allocated in spare[] (freed by the
+ * caller, or left to a child's exit). */
+enum { HOLE_RUN = 7, HOLE_TRIES = 64 };
+bool blocks_side_by_side(size_t size, unsigned char **run, unsigned char **spare);
 size_t page_size(void);
 
 /* Run fn(arg) in a forked child with stderr captured; the child exits 0 when fn returns.

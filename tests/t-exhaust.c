@@ -2,7 +2,9 @@
  * crash), every success is aligned (and zeroed for calloc), blocks made before stay intact and
  * the heap consistent at the point of exhaustion, and freeing brings recovery: the same API
  * then fills the address space again to at least half the first count. Memory palloc holds
- * (its caches, cached mappings, free regions and tops) is given back before a request fails. */
+ * (its caches, cached mappings, free regions and tops) is given back before a request fails;
+ * the pages inside free blocks are not (they cannot help it), and malloc_trim(0) gives them
+ * back. */
 #include "ptest.h"
 
 #include <errno.h>
@@ -287,6 +289,82 @@ static void test_held_memory_given_back(void)
   }
 }
 
+/* ---- A failed request gives back address space, not the pages of free blocks ------------ */
+
+/* What failed_request_child found, as bits of its exit status. */
+enum { FAILED_NOT_ENOMEM = 1, FAILED_RELEASED_PAGES = 2, TRIM_KEPT_PAGES = 4, HEAP_BROKEN = 8,
+       HOLES_NOT_FOUND = 64 };
+
+/* The whole pages inside each of holes[0..HOLES), the blocks' interiors past their first and
+ * before their last 64 bytes: resident ones, summed. */
+enum { HOLES = 3 };
+static size_t holes_resident(unsigned char *const *holes, size_t size, size_t *pages)
+{
+  size_t resident = 0;
+  *pages = 0;
+  for (int k = 0; k < HOLES; k++) {
+    const char *start = (char *)holes[k] + 64, *end = (char *)holes[k] + size - 64;
+    *pages += ((uintptr_t)end & ~(page_size() - 1)) / page_size() -
+              ((uintptr_t)start + page_size() - 1) / page_size();
+    resident += resident_pages(start, end);
+  }
+  return resident;
+}
+
+/* The child: three free blocks of about 12 KiB, each between two blocks in use (under the sbrk
+ * backend's 16 KiB, whose pages a free gives back at once; in the mmap backend's bins that
+ * malloc_trim walks), then a request over the address space left by RLIMIT_AS. Before, every
+ * failure ran malloc_trim(0)'s walk of the heap, which gave those pages back; now they stay,
+ * and malloc_trim(0) gives them back. */
+static void failed_request_child(void *unused)
+{
+  (void)unused;
+  void *probe = malloc(12u << 10);
+  const size_t size = malloc_usable_size(probe); /* its class's whole size: blocks side by side */
+  free(probe);
+  static unsigned char *run[HOLE_RUN], *spare[HOLE_TRIES];
+  if (!blocks_side_by_side(size, run, spare))
+    _exit(HOLES_NOT_FOUND);
+  unsigned char *holes[HOLES] = {run[1], run[3], run[5]};
+  for (int k = 0; k < HOLES; k++)
+    free(holes[k]);
+  struct rlimit lim;
+  getrlimit(RLIMIT_AS, &lim);
+  lim.rlim_cur = address_space_bytes() + ((size_t)32 << 20);
+  if (setrlimit(RLIMIT_AS, &lim) != 0)
+    _exit(HOLES_NOT_FOUND + 1);
+  errno = 0;
+  void *big = malloc((size_t)256 << 20);
+  int status = big != NULL || errno != ENOMEM ? FAILED_NOT_ENOMEM : 0;
+  size_t pages, after_failure = holes_resident(holes, size, &pages);
+  malloc_trim(0);
+  size_t after_trim = holes_resident(holes, size, &pages);
+  printf("# %zu whole pages inside the free blocks: %zu resident after the failed request, "
+         "%zu after malloc_trim(0)\n", pages, after_failure, after_trim);
+  fflush(stdout); /* the child leaves with _exit */
+  status |= after_failure != pages ? FAILED_RELEASED_PAGES : 0;
+  status |= after_trim != 0 ? TRIM_KEPT_PAGES : 0;
+  status |= P.check_heap() != 0 ? HEAP_BROKEN : 0;
+  _exit(status);
+}
+
+static void test_failed_request_keeps_pages(void)
+{
+  static char err[1024];
+  int status = -1;
+  run_in_child(failed_request_child, NULL, 60, &status, err, sizeof err);
+  int found = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  bool ran = found >= 0 && found < HOLES_NOT_FOUND;
+  ok(ran, "three free blocks of about 12 KiB between blocks in use, then a request over RLIMIT_AS "
+     "(status %#x)", status);
+  ok(ran && !(found & FAILED_NOT_ENOMEM), "the request fails with ENOMEM");
+  ok(ran && !(found & FAILED_RELEASED_PAGES),
+     "the failure gives back address space only: the pages inside the free blocks stay "
+     "resident (no walk of the heap on every failure)");
+  ok(ran && !(found & TRIM_KEPT_PAGES), "malloc_trim(0) then gives those pages back");
+  ok(ran && !(found & HEAP_BROKEN), "the heap is consistent");
+}
+
 int test_exhaust(void)
 {
   ptest_init();
@@ -304,5 +382,6 @@ int test_exhaust(void)
        api_names[api], status);
   }
   test_held_memory_given_back();
+  test_failed_request_keeps_pages();
   return tap_done();
 }

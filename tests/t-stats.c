@@ -154,44 +154,6 @@ static void rss_returns(void)
   ok(P.check_heap() == 0, "heap consistent after trim");
 }
 
-/* Resident pages among the whole pages of [start, end) (mincore), or (size_t)-1 on error. */
-static size_t resident_pages(const char *start, const char *end)
-{
-  static unsigned char vec[4096];
-  uintptr_t page = page_size();
-  uintptr_t from = ((uintptr_t)start + page - 1) & ~(page - 1), to = (uintptr_t)end & ~(page - 1);
-  if (to <= from || (to - from) / page > sizeof vec || mincore((void *)from, to - from, vec) != 0)
-    return (size_t)-1;
-  size_t resident = 0;
-  for (size_t i = 0; i < (to - from) / page; i++)
-    resident += vec[i] & 1;
-  return resident;
-}
-
-/* Find HOLE_RUN blocks of size bytes laid side by side (the run of a heap's top), among up to
- * 64 tries; the others stay allocated in spare[] (freed by the caller). */
-enum { HOLE_RUN = 7, HOLE_TRIES = 64 };
-static bool blocks_side_by_side(size_t size, unsigned char **run, unsigned char **spare)
-{
-  for (int i = 0; i < HOLE_TRIES; i++) {
-    spare[i] = malloc(size);
-    memset(spare[i], 0x3c, size);
-    if (i + 1 < HOLE_RUN)
-      continue;
-    unsigned char **first = &spare[i + 1 - HOLE_RUN];
-    ptrdiff_t stride = first[1] - first[0];
-    bool even = stride >= (ptrdiff_t)size && stride < (ptrdiff_t)size + 64;
-    for (int k = 1; even && k < HOLE_RUN; k++)
-      even = first[k] - first[k - 1] == stride;
-    if (even) {
-      memcpy(run, first, sizeof *run * HOLE_RUN);
-      memset(first, 0, sizeof *first * HOLE_RUN);
-      return true;
-    }
-  }
-  return false;
-}
-
 static void sleep_ms(long ms)
 {
   struct timespec wait = { ms / 1000, (ms % 1000) * 1000000 };
