@@ -908,6 +908,21 @@ PALLOC_EXPORT void malloc_stats(void)
   palloc_stats_print();
 }
 
+/* glibc's bound on M_MXFAST: 80 * sizeof(size_t) / 4 bytes. */
+#define GLIBC_MXFAST_MAX ((size_t)80 * sizeof(size_t) / 4)
+
+/* mallopt: glibc's tuning knobs mean nothing to palloc, whose thresholds are its own, so
+ * nothing changes; the answer is glibc's (2.36): 1, or 0 for an M_MXFAST value above 160 bytes
+ * or negative. Defined so that a program calling it leaves glibc's allocator alone and, linked
+ * statically, does not pull in glibc's malloc.o, whose malloc and free would clash with
+ * palloc's at the link (tcmalloc defines it for the same reason). */
+PALLOC_EXPORT int mallopt(int param, int value)
+{
+  if (param == M_MXFAST)
+    return (size_t)value <= GLIBC_MXFAST_MAX;
+  return 1;
+}
+
 /* malloc_info: palloc's statistics in the XML layout of glibc's (one heap; "fast" are the
  * cached free blocks, "rest" the backend's free blocks, "mmap" the blocks mapped on their own),
  * so that a tool that reads glibc's reads palloc's. EINVAL for options other than 0, as glibc. */

@@ -360,6 +360,38 @@ static void glibc_names(void)
   takes_back("cfree");
 }
 
+/* mallopt is palloc's, answers as glibc's (2.36) does (1; 0 for M_MXFAST above 160 bytes or
+ * negative) and changes nothing palloc does. */
+static void mallopt_is_palloc(void)
+{
+  int (*opt)(int, int) = (int (*)(int, int))named("mallopt");
+  if (opt == NULL)
+    return;
+  Dl_info info;
+  bool ours = dladdr((void *)opt, &info) != 0 && info.dli_fname != NULL &&
+              strstr(info.dli_fname, "libpalloc") != NULL;
+  ok(ours, "mallopt resolves to palloc's (%s)", ours ? info.dli_fname : "elsewhere");
+  ok(opt(M_MXFAST, 160) == 1 && opt(M_MXFAST, 161) == 0 && opt(M_MXFAST, -1) == 0,
+     "mallopt(M_MXFAST): 1 up to 160 bytes, 0 above and for -1, as glibc");
+  ok(opt(M_MMAP_THRESHOLD, 0) == 1 && opt(M_MMAP_THRESHOLD, 1 << 30) == 1 &&
+         opt(M_MMAP_THRESHOLD, -1) == 1 && opt(M_TRIM_THRESHOLD, 0) == 1 &&
+         opt(M_TOP_PAD, 0) == 1 && opt(M_MMAP_MAX, 0) == 1 && opt(M_ARENA_MAX, 1) == 1 &&
+         opt(M_PERTURB, 0x5a) == 1 && opt(12345, 7) == 1,
+     "mallopt's other parameters, whatever the value, and an unknown one, answer 1, as glibc");
+  /* palloc's thresholds are its own: it serves as before. */
+  uint64_t live = stats_now().live_bytes;
+  void *blocks[64];
+  for (int i = 0; i < 64; i++)
+    blocks[i] = malloc(1000);
+  bool served = stats_now().live_bytes >= live + 64 * 1000;
+  for (int i = 0; i < 64; i++)
+    free(blocks[i]);
+  ok(served && P.check_heap() == 0,
+     "after mallopt(M_MMAP_MAX, 0), mallopt(M_MMAP_THRESHOLD, -1) and mallopt(M_PERTURB, 0x5a), "
+     "palloc serves 64 blocks of 1000 bytes, counted in its live bytes");
+  opt(M_PERTURB, 0);
+}
+
 /* The mmap backend never moves the program break: if the break moved while this test
  * allocated hundreds of MiB, someone else's malloc (glibc's) served part of it. (The sbrk
  * backend moves it both ways, so there is nothing to assert for it here.) */
@@ -385,6 +417,7 @@ int test_api(void)
   extension_names();
   libc_internal_allocations();
   glibc_names();
+  mallopt_is_palloc();
   break_untouched(brk_before);
   ok(P.check_heap() == 0, "heap consistent at the end");
   return tap_done();
