@@ -1,7 +1,8 @@
 #!/bin/sh
-# symbols.sh LIB: the dynamic symbols LIB.so defines are exactly the API (nothing internal
-# leaks), and its thread-locals use the initial-exec model only (STATIC_TLS, no dynamic TLS
-# relocations), as a library loaded before libc's own malloc users must.
+# symbols.sh LIB: the dynamic symbols LIB.so defines, and the global names of LIB.a, are
+# exactly the API (nothing internal leaks), and LIB.so's thread-locals use the initial-exec
+# model only (STATIC_TLS, no dynamic TLS relocations), as a library loaded before libc's own
+# malloc users must.
 set -u
 lib=$1
 so=$top_builddir/.libs/$lib.so
@@ -10,7 +11,7 @@ failed=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
 
 expected="aligned_alloc calloc free free_aligned_sized free_sized mallinfo mallinfo2 malloc
-malloc_info malloc_stats malloc_trim malloc_usable_size memalign palloc_backend_name palloc_check_heap
+malloc_info malloc_stats malloc_trim malloc_usable_size mallopt memalign palloc_backend_name palloc_check_heap
 palloc_function_name palloc_stats_get palloc_stats_print palloc_trace_register posix_memalign pvalloc realloc
 reallocarray valloc
 __libc_malloc __libc_calloc __libc_realloc __libc_free __libc_memalign __libc_valloc
@@ -30,6 +31,17 @@ extra=$(comm -13 "$tmp/expected" "$tmp/actual" | tr '\n' ' ')
 missing=$(comm -23 "$tmp/expected" "$tmp/actual" | tr '\n' ' ')
 ok "$([ -z "$extra" ] && echo 0 || echo 1)" "$lib.so exports nothing beyond the API${extra:+ (extra: $extra)}"
 ok "$([ -z "$missing" ] && echo 0 || echo 1)" "$lib.so exports every API name${missing:+ (missing: $missing)}"
+# The static library: the same names and no others (Makefile.am makes the internal ones local).
+archive=$top_builddir/.libs/$lib.a
+if ! nm -g --defined-only "$archive" > "$tmp/nm-archive"; then
+  echo "Bail out! nm failed on $archive"
+  exit 1
+fi
+awk 'NF == 3 {print $3}' "$tmp/nm-archive" | sort -u > "$tmp/archive"
+extra=$(comm -13 "$tmp/expected" "$tmp/archive" | tr '\n' ' ')
+missing=$(comm -23 "$tmp/expected" "$tmp/archive" | tr '\n' ' ')
+ok "$([ -z "$extra" ] && echo 0 || echo 1)" "$lib.a defines no global name beyond the API${extra:+ (extra: $extra)}"
+ok "$([ -z "$missing" ] && echo 0 || echo 1)" "$lib.a defines every API name${missing:+ (missing: $missing)}"
 # The standard names must stay unversioned, or LD_PRELOAD interposition stops working.
 versioned=$(grep -E ' (malloc|free|calloc|realloc)@' "$tmp/nm" | tr '\n' ' ')
 ok "$([ -z "$versioned" ] && echo 0 || echo 1)" "malloc and friends carry no symbol version${versioned:+ ($versioned)}"
