@@ -6,23 +6,19 @@
 set -u
 lib=$1
 archive=$top_builddir/.libs/$lib.a
-n=0
-failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
-expect() { grep -qxF "$1" "$tmp/out"; ok $? "$2 ($1)"; }
+echo "1..9"
+. "$top_srcdir/tests/tap-sh.sh"
+expect() { grep -qxF "$1" "$tmp/out"; verdict "$2 ($1)" $?; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ${CC:-cc} -static -pthread -I"$top_srcdir/include" -o "$tmp/prog" \
+if ! ${CC:-cc} -static -pthread -I"$top_srcdir/include" -o "$tmp/prog" \
      "$top_srcdir/tests/static-prog.c" "$archive" 2> "$tmp/link"; then
-  ok 0 "a program linked with -static and $lib.a links"
-else
-  ok 1 "a program linked with -static and $lib.a links: $(head -3 "$tmp/link" | tr '\n' ' ')"
-  echo "1..$n"
-  exit 1
+  bail "a program linked with -static and $lib.a does not link: $(head -3 "$tmp/link" | tr '\n' ' ')"
 fi
+ok "a program linked with -static and $lib.a links"
 "$tmp/prog" > "$tmp/out" 2>&1
-ok $? "it exits 0"
+verdict "it exits 0" $?
 sed 's/^/# /' "$tmp/out"
 expect "backend $PALLOC_TEST_BACKEND" "palloc's $PALLOC_TEST_BACKEND backend serves it"
 expect "own names 12345 -7 0x5eed" "the program's page_size, backend_check_heap and tcache_get are the ones called"
@@ -31,5 +27,4 @@ expect "malloc counted 1, usable 1, text static" "malloc is palloc's: counted in
 expect "threads intact 1" "4 threads' blocks intact"
 expect "fork child 1" "a forked child allocates, frees and finds its heap sound"
 expect "heap 0" "palloc_check_heap() finds the heap sound"
-echo "1..$n"
 exit $failed
