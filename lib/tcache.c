@@ -343,11 +343,11 @@ void tcache_flush_all(struct tcache *tc)
   tcache_drain_pending(tc);
   for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
     size_t n = tcache_bin_count(&tc->bins[cls]);
+    if (n == 0)
+      continue; /* no transfer-cache lock for an empty bin */
     bin_take_oldest(tc, cls, (uint32_t)n, blocks);
     pass_on(cls, blocks, n, true);
-    if (n != 0) {
-      TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_ALL);
-    }
+    TRACE_FLUSH(cls, class_block_size(cls), n, PALLOC_FLUSH_ALL);
   }
 }
 
