@@ -1672,11 +1672,12 @@ static size_t give_back(size_t pad, bool release_pages)
     }
     region = next_region;
   }
-  for (unsigned bin = bin_index(2 * os_page_size()); release_pages && bin < MMAP_BIN_COUNT; bin++)
-    for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
-      release_free_interior((char *)node, tag_size(node->tag));
-      released += tag_size(node->tag);
-    }
+  if (release_pages)
+    for (unsigned bin = bin_index(2 * os_page_size()); bin < MMAP_BIN_COUNT; bin++)
+      for (struct free_block *node = bins[bin][0]; node != NULL; node = node->next) {
+        release_free_interior((char *)node, tag_size(node->tag));
+        released += tag_size(node->tag);
+      }
   struct cached_mapping evicted[MAPPING_CACHE_SLOTS];
   size_t evicted_count = 0;
   for (int i = 0; i < MAPPING_CACHE_SLOTS; i++)
