@@ -171,15 +171,28 @@ size_t address_space_bytes(void)
   return size * page_size();
 }
 
+/* The first whole page at or after start. */
+static uintptr_t first_whole_page(const char *start)
+{
+  uintptr_t page = page_size();
+  return ((uintptr_t)start + page - 1) & ~(page - 1);
+}
+
+size_t whole_pages(const char *start, const char *end)
+{
+  uintptr_t from = first_whole_page(start), to = (uintptr_t)end & ~(page_size() - 1);
+  return to > from ? (to - from) / page_size() : 0;
+}
+
 size_t resident_pages(const char *start, const char *end)
 {
   static unsigned char vec[4096];
-  uintptr_t page = page_size();
-  uintptr_t from = ((uintptr_t)start + page - 1) & ~(page - 1), to = (uintptr_t)end & ~(page - 1);
-  if (to <= from || (to - from) / page > sizeof vec || mincore((void *)from, to - from, vec) != 0)
+  size_t pages = whole_pages(start, end);
+  void *from = (void *)first_whole_page(start);
+  if (pages == 0 || pages > sizeof vec || mincore(from, pages * page_size(), vec) != 0)
     return (size_t)-1;
   size_t resident = 0;
-  for (size_t i = 0; i < (to - from) / page; i++)
+  for (size_t i = 0; i < pages; i++)
     resident += vec[i] & 1;
   return resident;
 }

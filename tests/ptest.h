@@ -86,7 +86,9 @@ size_t rss_bytes(void);
 /* The address space in bytes (/proc/self/statm), what RLIMIT_AS limits. */
 size_t address_space_bytes(void);
 size_t maps_count(void);
-/* Resident pages among the whole pages of [start, end) (mincore), or (size_t)-1 on error. */
+/* The whole pages of [start, end), and how many of them are resident (mincore; (size_t)-1 on
+ * error or when there are none). */
+size_t whole_pages(const char *start, const char *end);
 size_t resident_pages(const char *start, const char *end);
 /* Find HOLE_RUN blocks of size bytes laid side by side (the run of a heap's top), among up to
  * HOLE_TRIES tries, written with 0x3c; the others stay allocated in spare[] (freed by the

@@ -304,8 +304,7 @@ static size_t holes_resident(unsigned char *const *holes, size_t size, size_t *p
   *pages = 0;
   for (int k = 0; k < HOLES; k++) {
     const char *start = (char *)holes[k] + 64, *end = (char *)holes[k] + size - 64;
-    *pages += ((uintptr_t)end & ~(page_size() - 1)) / page_size() -
-              ((uintptr_t)start + page_size() - 1) / page_size();
+    *pages += whole_pages(start, end);
     resident += resident_pages(start, end);
   }
   return resident;
