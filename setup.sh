@@ -1,13 +1,14 @@
 #!/bin/sh
 # setup.sh: the first command of the README's Quick start, on a fresh Debian 12 machine as root.
-# Installs what the build and the tests need, builds palloc in this folder, then runs a real
+# Installs what the build, the tests and `make bench` need (the peer allocators it compares
+# palloc with: jemalloc, tcmalloc, mimalloc), builds palloc in this folder, then runs a real
 # program (python3) under palloc and shows palloc's own report of serving it.
 set -eu
 cd "$(dirname "$0")"
 
 packages="build-essential autoconf automake libtool pkg-config valgrind gdb python3 perl git
   sqlite3 liblttng-ust-dev lttng-tools babeltrace2 libbabeltrace2-dev python3-bt2 clang groff
-  man-db libdw-dev libglib2.0-dev"
+  man-db libdw-dev libglib2.0-dev libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
