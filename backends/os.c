@@ -136,16 +136,55 @@ bool os_unmap(void *addr, size_t len)
   return true;
 }
 
+/* Move [from, from+len) onto [to, to+len), which is mapped (a move replaces it): in one mremap
+ * when the range is one kernel mapping, else (mremap moves within one mapping only: EFAULT) in
+ * halves, down to single pages. Pieces move in address order: returns how many bytes from the
+ * start moved. errno is the caller's to preserve. */
+static size_t move_pieces(char *from, char *to, size_t len)
+{
+  if (mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {
+    account_unmapped(len); /* where it went was counted when it was mapped */
+    TRACE_HEAP(0, PALLOC_HEAP_MREMAP, from, len);
+    return len;
+  }
+  size_t page = page_size();
+  if (errno != EFAULT || len <= page)
+    return 0;
+  size_t half = align_down_addr(len / 2, page);
+  size_t moved = move_pieces(from, to, half);
+  return moved < half ? moved : half + move_pieces(from + half, to + half, len - half);
+}
+
+/* Grow [addr, addr+old_len), which spans several kernel mappings (pieces of different mappings
+ * side by side, which mremap will not move as one), into a new mapping of new_len bytes: the
+ * pieces move into it (their pages stay resident), and what the kernel will not move (it may
+ * refuse a mapping more) is copied. NULL, the range untouched, when no mapping is to be had. */
+static void *remap_in_pieces(char *addr, size_t old_len, size_t new_len)
+{
+  char *fresh = os_map(new_len);
+  if (fresh == NULL)
+    return NULL;
+  size_t moved = move_pieces(addr, fresh, old_len);
+  if (moved < old_len) {
+    memcpy(fresh + moved, addr + moved, old_len - moved);
+    os_unmap(addr + moved, old_len - moved);
+  }
+  return fresh;
+}
+
 void *os_remap(void *addr, size_t old_len, size_t new_len)
 {
   TRACE_HEAP(0, PALLOC_HEAP_MREMAP, addr, old_len);
   int saved_errno = errno;
   void *moved = mremap(addr, old_len, new_len, MREMAP_MAYMOVE);
-  errno = saved_errno;
+  bool spans_mappings = moved == MAP_FAILED && errno == EFAULT && new_len > old_len;
   TRACE_HEAP(1, PALLOC_HEAP_MREMAP, moved == MAP_FAILED ? addr : moved,
              moved == MAP_FAILED ? old_len : new_len);
-  if (moved == MAP_FAILED)
-    return NULL;
+  if (spans_mappings)
+    moved = remap_in_pieces(addr, old_len, new_len);
+  errno = saved_errno;
+  if (moved == MAP_FAILED || moved == NULL || spans_mappings)
+    return moved == MAP_FAILED ? NULL : moved;
   if (new_len > old_len) {
     account_mapped(new_len - old_len);
     vg_os_memory((char *)moved + old_len, new_len - old_len);

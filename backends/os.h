@@ -22,7 +22,9 @@ void *os_map(size_t len);
 void *os_map_aligned(size_t len, size_t align);
 /* Unmap [addr, addr+len); false when the kernel refuses (the range stays mapped). */
 bool os_unmap(void *addr, size_t len);
-/* Move or resize a mapping keeping its contents; NULL when the kernel refuses. */
+/* Move or resize a mapping keeping its contents, and its resident pages resident (mremap; a
+ * range that spans several kernel mappings grows by moving them one by one into a new
+ * mapping); NULL when the kernel refuses. */
 void *os_remap(void *addr, size_t old_len, size_t new_len);
 /* Tell the kernel the pages in [addr, addr+len) may be dropped (they read as zero after);
  * addr and len are page-aligned. */

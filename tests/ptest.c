@@ -233,6 +233,19 @@ size_t maps_count(void)
   return lines;
 }
 
+bool kernel_mapping_starts_at(const void *addr)
+{
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL)
+    bail_out("cannot open /proc/self/maps");
+  char line[512];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, maps) != NULL)
+    found = strtoull(line, NULL, 16) == (uintptr_t)addr;
+  fclose(maps);
+  return found;
+}
+
 void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, int *status, char *err,
                   size_t cap)
 {

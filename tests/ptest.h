@@ -90,6 +90,8 @@ size_t maps_count(void);
  * error or when there are none). */
 size_t whole_pages(const char *start, const char *end);
 size_t resident_pages(const char *start, const char *end);
+/* Whether a kernel mapping (a line of /proc/self/maps) starts at addr. */
+bool kernel_mapping_starts_at(const void *addr);
 /* Find HOLE_RUN blocks of size bytes laid side by side (the run of a heap's top), among up to
  * HOLE_TRIES tries, written with 0x3c; the others stay allocated in spare[] (freed by the
  * caller, or left to a child's exit). */

@@ -1141,9 +1141,9 @@ static char *mapping_get(size_t len, size_t alignment, size_t *got_len, bool *re
   struct cached_mapping cached = mapping_cache_take(len, &large_enough, evicted, &evicted_count);
   lock_release(&heap_lock);
   unmap_all(evicted, evicted_count);
-  if (cached.start != NULL && !large_enough) {
+  if (cached.start != NULL && !large_enough) { /* its pages move, they do not fault in again */
     char *grown = os_remap(cached.start, cached.len, len);
-    if (grown == NULL) /* it spans two kernel mappings */
+    if (grown == NULL)
       os_unmap(cached.start, cached.len);
     cached = (struct cached_mapping){ grown, len, 0 };
   }
