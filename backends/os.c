@@ -172,6 +172,18 @@ static void *remap_in_pieces(char *addr, size_t old_len, size_t new_len)
   return fresh;
 }
 
+/* What one mremap did: counted, and shown to valgrind when it grew. */
+static void *remapped(void *moved, size_t old_len, size_t new_len)
+{
+  if (new_len > old_len) {
+    account_mapped(new_len - old_len);
+    vg_os_memory((char *)moved + old_len, new_len - old_len);
+  } else {
+    account_unmapped(old_len - new_len);
+  }
+  return moved;
+}
+
 void *os_remap(void *addr, size_t old_len, size_t new_len)
 {
   TRACE_HEAP(0, PALLOC_HEAP_MREMAP, addr, old_len);
@@ -180,18 +192,11 @@ void *os_remap(void *addr, size_t old_len, size_t new_len)
   bool spans_mappings = moved == MAP_FAILED && errno == EFAULT && new_len > old_len;
   TRACE_HEAP(1, PALLOC_HEAP_MREMAP, moved == MAP_FAILED ? addr : moved,
              moved == MAP_FAILED ? old_len : new_len);
-  if (spans_mappings)
-    moved = remap_in_pieces(addr, old_len, new_len);
+  void *result = spans_mappings         ? remap_in_pieces(addr, old_len, new_len)
+                 : moved == MAP_FAILED ? NULL
+                                       : remapped(moved, old_len, new_len);
   errno = saved_errno;
-  if (moved == MAP_FAILED || moved == NULL || spans_mappings)
-    return moved == MAP_FAILED ? NULL : moved;
-  if (new_len > old_len) {
-    account_mapped(new_len - old_len);
-    vg_os_memory((char *)moved + old_len, new_len - old_len);
-  } else {
-    account_unmapped(old_len - new_len);
-  }
-  return moved;
+  return result;
 }
 
 void os_release(void *addr, size_t len)
