@@ -137,9 +137,10 @@ bool os_unmap(void *addr, size_t len)
 }
 
 /* Move [from, from+len) onto [to, to+len), which is mapped (a move replaces it): in one mremap
- * when the range is one kernel mapping, else (mremap moves within one mapping only: EFAULT) in
- * halves, down to single pages. Pieces move in address order: returns how many bytes from the
- * start moved. errno is the caller's to preserve. */
+ * when the range is one kernel mapping, or on Linux 6.17 and later, which move a range of
+ * several mappings as one; else (the kernels before refuse it: EFAULT) in halves, down to
+ * single pages. Pieces move in address order: returns how many bytes from the start moved.
+ * errno is the caller's to preserve. backends/test_os.c runs this on any kernel. */
 static size_t move_pieces(char *from, char *to, size_t len)
 {
   if (mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {

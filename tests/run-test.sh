@@ -4,7 +4,8 @@
 #   AREA  a C test area (argv[1] of tests/palloc-tests) or a script tests/AREA.sh
 #   LIB   libpalloc-mmap, libpalloc-sbrk or libpalloc (the configured default backend)
 #   MODE  linked (tests/palloc-tests-LIB), preload (tests/palloc-tests under LD_PRELOAD), unit
-#         (the backend's own test, backends/BACKEND/test_BACKEND_backend) or
+#         (the backend's own test, backends/BACKEND/test_BACKEND_backend), os (backends/os.c's
+#         own test, backends/test_os) or
 #         script (tests/AREA.sh LIB), fuzz (tests/fuzz/run-fuzz.sh BACKEND) or valgrind
 #         (tests/valgrind/vg-planted.sh BACKEND)
 # Environment (set by make check): top_builddir, top_srcdir, PALLOC_DEFAULT_BACKEND, and
@@ -58,6 +59,8 @@ case $mode in
     exec timeout -k 10 $limit $wrap "$top_builddir/tests/palloc-tests" "$area" ;;
   unit)
     exec timeout -k 10 $limit $wrap "$top_builddir/backends/$backend/test_${backend}_backend" ;;
+  os)
+    exec timeout -k 10 $limit $wrap "$top_builddir/backends/test_os" ;;
   script)
     exec timeout -k 10 $limit /bin/sh "$top_srcdir/tests/$area.sh" "$lib" ;;
   fuzz)
