@@ -155,6 +155,17 @@ static bool unmapped(const char *p, size_t pages)
   return mincore((void *)p, pages * page(), vec) != 0 && errno == ENOMEM;
 }
 
+/* What two_mappings() at low grown to GROWN_PAGES at grown must hold, however it got there:
+ * both mappings' bytes in order, zero beyond, the old range gone, the new pages counted. */
+static void expect_grown_from_two(const char *grown, const char *low, uint64_t mapped_before)
+{
+  EXPECT(holds(grown, LOW_PAGES * page(), 1));
+  EXPECT(holds(grown + LOW_PAGES * page(), HIGH_PAGES * page(), 2));
+  EXPECT(all_zero(grown + ALL_PAGES * page(), (GROWN_PAGES - ALL_PAGES) * page()));
+  EXPECT(unmapped(low, ALL_PAGES));
+  EXPECT(os_mapped_bytes() - mapped_before == (GROWN_PAGES - ALL_PAGES) * page());
+}
+
 /* ---- Tests -------------------------------------------------------------------------------- */
 
 /* The case as it comes: the joined range is refused, its pieces move, nothing is copied. */
@@ -172,12 +183,8 @@ static void test_pieces_move(void)
   if (grown == NULL)
     return;
   EXPECT(bytes_moved == ALL_PAGES * page()); /* every byte moved, none copied */
-  EXPECT(holds(grown, LOW_PAGES * page(), 1));
-  EXPECT(holds(grown + LOW_PAGES * page(), HIGH_PAGES * page(), 2));
-  EXPECT(all_zero(grown + ALL_PAGES * page(), (GROWN_PAGES - ALL_PAGES) * page()));
   EXPECT(resident(grown, ALL_PAGES));
-  EXPECT(unmapped(low, ALL_PAGES));
-  EXPECT(os_mapped_bytes() - mapped == (GROWN_PAGES - ALL_PAGES) * page());
+  expect_grown_from_two(grown, low, mapped);
   munmap(grown, GROWN_PAGES * page());
 }
 
@@ -198,11 +205,7 @@ static void test_copy_when_refused(void)
   if (grown == NULL)
     return;
   EXPECT(bytes_moved > 0 && bytes_moved < ALL_PAGES * page());
-  EXPECT(holds(grown, LOW_PAGES * page(), 1));
-  EXPECT(holds(grown + LOW_PAGES * page(), HIGH_PAGES * page(), 2));
-  EXPECT(all_zero(grown + ALL_PAGES * page(), (GROWN_PAGES - ALL_PAGES) * page()));
-  EXPECT(unmapped(low, ALL_PAGES));
-  EXPECT(os_mapped_bytes() - mapped == (GROWN_PAGES - ALL_PAGES) * page());
+  expect_grown_from_two(grown, low, mapped);
   munmap(grown, GROWN_PAGES * page());
 }
 
